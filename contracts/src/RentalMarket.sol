@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+/// @title RentalMarket: pay-per-second GPU host rentals.
+/// @notice Providers register hosts with a price per second; renters pay up front for a duration.
+///         Ending early refunds the unused time pro rata. Provider earnings and renter refunds are
+///         pull payments (withdraw), so no external call happens inside state changes.
+contract RentalMarket {
+    struct Host {
+        address provider;
+        uint256 pricePerSecond;
+    }
+
+    struct Rental {
+        bytes32 hostId;
+        address renter;
+        uint64 startsAt;
+        uint64 endsAt;
+        uint256 pricePerSecond;
+        bool ended;
+    }
+
+    mapping(bytes32 => Host) public hosts;
+    mapping(uint256 => Rental) public rentals;
+    mapping(address => uint256) public balances;
+    uint256 public rentalCount;
+
+    uint256 private locked = 1;
+
+    event HostRegistered(bytes32 indexed hostId, address indexed provider, uint256 pricePerSecond);
+    event RentalCreated(uint256 indexed rentalId, bytes32 indexed hostId, address indexed renter,
+                        uint64 startsAt, uint64 endsAt, bytes32 renterWgPublicKey);
+    event RentalExtended(uint256 indexed rentalId, uint64 endsAt);
+    event RentalEnded(uint256 indexed rentalId, uint64 endedAt);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    error HostTaken();
+    error UnknownHost();
+    error ZeroDuration();
+    error InsufficientPayment(uint256 required, uint256 paid);
+    error UnknownRental();
+    error NotRenter();
+    error NotRenterOrProvider();
+    error RentalNotActive();
+    error NothingToWithdraw();
+    error TransferFailed();
+    error Reentrancy();
+
+    modifier nonReentrant() {
+        if (locked != 1) revert Reentrancy();
+        locked = 2;
+        _;
+        locked = 1;
+    }
+
+    /// @notice The caller becomes the host's provider. A registered host can be re-priced only by its provider.
+    function registerHost(bytes32 hostId, uint256 pricePerSecond) external {
+        Host storage host = hosts[hostId];
+        if (host.provider != address(0) && host.provider != msg.sender) revert HostTaken();
+        host.provider = msg.sender;
+        host.pricePerSecond = pricePerSecond;
+        emit HostRegistered(hostId, msg.sender, pricePerSecond);
+    }
+
+    function rent(bytes32 hostId, uint64 durationSeconds, bytes32 renterWgPublicKey)
+        external payable returns (uint256 rentalId)
+    {
+        Host storage host = hosts[hostId];
+        if (host.provider == address(0)) revert UnknownHost();
+        if (durationSeconds == 0) revert ZeroDuration();
+        uint256 price = host.pricePerSecond * durationSeconds;
+        if (msg.value < price) revert InsufficientPayment(price, msg.value);
+
+        rentalId = ++rentalCount;
+        uint64 startsAt = uint64(block.timestamp);
+        uint64 endsAt = startsAt + durationSeconds;
+        rentals[rentalId] = Rental(hostId, msg.sender, startsAt, endsAt, host.pricePerSecond, false);
+        balances[host.provider] += price;
+        if (msg.value > price) balances[msg.sender] += msg.value - price;
+        emit RentalCreated(rentalId, hostId, msg.sender, startsAt, endsAt, renterWgPublicKey);
+    }
+
+    function extend(uint256 rentalId, uint64 extraSeconds) external payable {
+        Rental storage rental = rentals[rentalId];
+        if (rental.renter == address(0)) revert UnknownRental();
+        if (msg.sender != rental.renter) revert NotRenter();
+        if (!_active(rental)) revert RentalNotActive();
+        if (extraSeconds == 0) revert ZeroDuration();
+        uint256 price = rental.pricePerSecond * extraSeconds;
+        if (msg.value < price) revert InsufficientPayment(price, msg.value);
+
+        rental.endsAt += extraSeconds;
+        balances[hosts[rental.hostId].provider] += price;
+        if (msg.value > price) balances[msg.sender] += msg.value - price;
+        emit RentalExtended(rentalId, rental.endsAt);
+    }
+
+    /// @notice Ends a rental at once; the unused time goes back to the renter.
+    function endRental(uint256 rentalId) external {
+        Rental storage rental = rentals[rentalId];
+        if (rental.renter == address(0)) revert UnknownRental();
+        address provider = hosts[rental.hostId].provider;
+        if (msg.sender != rental.renter && msg.sender != provider) revert NotRenterOrProvider();
+        if (!_active(rental)) revert RentalNotActive();
+
+        uint64 endedAt = uint64(block.timestamp);
+        uint256 refund = rental.pricePerSecond * (rental.endsAt - endedAt);
+        rental.ended = true;
+        rental.endsAt = endedAt;
+        balances[provider] -= refund;
+        balances[rental.renter] += refund;
+        emit RentalEnded(rentalId, endedAt);
+    }
+
+    /// @notice Pays out the caller's earnings and refunds.
+    function withdraw() external nonReentrant {
+        uint256 amount = balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        balances[msg.sender] = 0;
+        (bool ok, ) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+        emit Withdrawn(msg.sender, amount);
+    }
+
+    function isActive(uint256 rentalId) external view returns (bool) {
+        return _active(rentals[rentalId]);
+    }
+
+    function _active(Rental storage rental) private view returns (bool) {
+        return !rental.ended && block.timestamp < rental.endsAt;
+    }
+}
