@@ -1,0 +1,13 @@
+package com.gpuflow.agent.audit;
+
+/** The event kinds of the SPEC's audit trail. */
+public enum AuditKind {
+
+	CREATED, CONFIRMED, PEER_ADDED, CONFIG_DELIVERED, HANDSHAKE_FIRST, EXTENDED, ENDED, EXPIRED, PEER_REMOVED,
+	KEY_DESTROYED, REKEYED, REORGED_OUT;
+
+	public String code() {
+		return name().toLowerCase(java.util.Locale.ROOT);
+	}
+
+}
