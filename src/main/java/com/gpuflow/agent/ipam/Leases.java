@@ -1,0 +1,132 @@
+package com.gpuflow.agent.ipam;
+
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+
+import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.config.TunnelNetwork;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Component;
+
+/**
+ * Tunnel address leases in PostgreSQL. The exclusion constraint {@code leases_no_overlap} is the
+ * guarantee that no two sessions hold one address at once and that a released address rests
+ * {@link #REST} before reuse; the per-host advisory lock only keeps concurrent allocators from
+ * colliding on it.
+ */
+@Component
+public class Leases {
+
+	public static final Duration REST = Duration.ofMinutes(10);
+
+	private static final Logger log = LoggerFactory.getLogger(Leases.class);
+
+	private final JdbcClient jdbc;
+
+	private final String hostId;
+
+	private final TunnelNetwork network;
+
+	private final Counter poolExhausted;
+
+	Leases(JdbcClient jdbc, AgentSettings settings, MeterRegistry meters) {
+		this.jdbc = jdbc;
+		this.hostId = settings.hostId();
+		this.network = settings.wgCidr();
+		this.poolExhausted = Counter.builder("gpuflow_address_pool_exhausted")
+			.description("Allocations refused because every tunnel address was held or resting")
+			.register(meters);
+		meters.gauge("gpuflow_address_pool_capacity", network.renterCapacity());
+	}
+
+	/**
+	 * Starts allocating inside the caller's transaction. Loads the unavailable set once, so a batch
+	 * of confirmations costs one query, not one per address.
+	 */
+	public Allocation begin(Instant now) {
+		jdbc.sql("select pg_advisory_xact_lock(hashtext('gpuflow-ipam:' || ?))").param(hostId).query().singleRow();
+		Set<Long> unavailable = new HashSet<>();
+		jdbc.sql("select host(ip) from leases where host_id = ? and reserved && tstzrange(?, null)")
+			.params(hostId, Timestamp.from(now))
+			.query(String.class)
+			.list()
+			.forEach(ip -> unavailable.add(TunnelNetwork.parseAddress(ip)));
+		OptionalLong cursor = jdbc.sql("select host(last_ip) from ipam_cursor where host_id = ?")
+			.param(hostId)
+			.query(String.class)
+			.optional()
+			.map(ip -> OptionalLong.of(TunnelNetwork.parseAddress(ip)))
+			.orElse(OptionalLong.empty());
+		return new Allocation(now, unavailable, cursor);
+	}
+
+	public class Allocation {
+
+		private final Instant now;
+
+		private final Set<Long> unavailable;
+
+		private OptionalLong cursor;
+
+		private boolean cursorMoved;
+
+		Allocation(Instant now, Set<Long> unavailable, OptionalLong cursor) {
+			this.now = now;
+			this.unavailable = unavailable;
+			this.cursor = cursor;
+		}
+
+		/** @return the address leased to the session, empty when the pool is full */
+		public Optional<String> lease(long sessionId) {
+			OptionalLong next = AddressAllocator.next(network, cursor, unavailable::contains);
+			if (next.isEmpty()) {
+				poolExhausted.increment();
+				log.warn("Tunnel address pool {} is full: session {} waits for an address (held or resting {} after release)",
+						network, sessionId, REST);
+				return Optional.empty();
+			}
+			String ip = TunnelNetwork.toDotted(next.getAsLong());
+			jdbc.sql("""
+					insert into leases (host_id, ip, session_id, held_from, reserved)
+					values (?, ?::inet, ?, ?, tstzrange(?, null))""")
+				.params(hostId, ip, sessionId, Timestamp.from(now), Timestamp.from(now))
+				.update();
+			unavailable.add(next.getAsLong());
+			cursor = next;
+			cursorMoved = true;
+			return Optional.of(ip);
+		}
+
+		/** Saves the next-fit cursor; call once at the end of the batch. */
+		public void finish() {
+			if (cursorMoved) {
+				jdbc.sql("""
+						insert into ipam_cursor (host_id, last_ip) values (?, ?::inet)
+						on conflict (host_id) do update set last_ip = excluded.last_ip""")
+					.params(hostId, TunnelNetwork.toDotted(cursor.getAsLong()))
+					.update();
+			}
+		}
+
+	}
+
+	/** Ends the session's open lease now; the address then rests {@link #REST}. */
+	public void release(long sessionId, Instant now) {
+		jdbc.sql("""
+				update leases set held_to = ?, reserved = tstzrange(held_from, ?::timestamptz + make_interval(secs => ?))
+				where session_id = ? and held_to is null""")
+			.params(Timestamp.from(now), Timestamp.from(now), REST.toSeconds(), sessionId)
+			.update();
+	}
+
+}

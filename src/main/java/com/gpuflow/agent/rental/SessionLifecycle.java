@@ -1,0 +1,295 @@
+package com.gpuflow.agent.rental;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+import com.gpuflow.agent.audit.AuditKind;
+import com.gpuflow.agent.audit.AuditLog;
+import com.gpuflow.agent.chain.RentalEvent;
+import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.ipam.Leases;
+import com.gpuflow.agent.keys.RenterKeyVault;
+import com.gpuflow.agent.keys.WireGuardKeys;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Component;
+
+/**
+ * Applies confirmed chain events and the passing of time to sessions. Every method runs inside the
+ * caller's transaction, writes the audit trail for what it changed, and reports whether the set of
+ * peers the interface should carry may have changed.
+ */
+@Component
+public class SessionLifecycle {
+
+	private static final Logger log = LoggerFactory.getLogger(SessionLifecycle.class);
+
+	private static final String COLUMNS = "id, rental_id, renter, state, ends_at, key_source, peer_public_key, "
+			+ "sealed_private_key is not null as has_sealed_key, host(tunnel_ip) as tunnel_ip";
+
+	private final JdbcClient jdbc;
+
+	private final AuditLog audit;
+
+	private final Leases leases;
+
+	private final RenterKeyVault keys;
+
+	private final String hostId;
+
+	private final String contract;
+
+	SessionLifecycle(JdbcClient jdbc, AuditLog audit, Leases leases, RenterKeyVault keys, AgentSettings settings) {
+		this.jdbc = jdbc;
+		this.audit = audit;
+		this.leases = leases;
+		this.keys = keys;
+		this.hostId = settings.hostId();
+		this.contract = settings.rentalContract();
+	}
+
+	/** A RentalCreated of this host, confirmed. */
+	public void created(long eventId, RentalEvent.Created event, String origin, Instant now, Leases.Allocation addresses) {
+		BigDecimal rentalId = new BigDecimal(event.rentalId());
+		Instant seenAt = jdbc.sql("delete from pending_rentals where host_id = ? and contract = ? and rental_id = ? returning first_seen_at")
+			.params(hostId, contract, rentalId)
+			.query(Timestamp.class)
+			.optional()
+			.map(Timestamp::toInstant)
+			.orElse(now);
+		long sessionId = jdbc.sql("select nextval('sessions_id_seq')").query(Long.class).single();
+		boolean active = event.endsAt().isAfter(now);
+
+		String keySource;
+		String publicKey = null;
+		byte[] sealed = null;
+		String keyProblem = null;
+		if (event.renterGaveKey()) {
+			keySource = "RENTER";
+			try {
+				publicKey = WireGuardKeys.validatePublicKey(event.renterKey());
+			}
+			catch (IllegalArgumentException e) {
+				keyProblem = "renter key rejected: " + e.getMessage();
+			}
+		}
+		else {
+			keySource = "GENERATED";
+			if (active && keys.canGenerate()) {
+				RenterKeyVault.SealedPair pair = keys.generate(sessionId);
+				publicKey = pair.publicKey();
+				sealed = pair.sealedPrivateKey();
+			}
+			else if (active) {
+				keyProblem = "no key generated: GPUFLOW_KEY_ENCRYPTION_KEY is not set";
+			}
+		}
+
+		jdbc.sql("""
+				insert into sessions (id, host_id, contract, rental_id, renter, state, starts_at, ends_at, created_event_id,
+				                      key_source, peer_public_key, sealed_private_key, created_at, confirmed_at,
+				                      ended_at, end_reason)
+				values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""")
+			.params(sessionId, hostId, contract, rentalId, event.renter(), active ? "ACTIVE" : "EXPIRED",
+					ts(event.startsAt()), ts(event.endsAt()), eventId, keySource, publicKey, sealed, ts(seenAt), ts(now),
+					active ? null : ts(event.endsAt()), active ? null : "expired")
+			.update();
+		audit.append(sessionId, event.rentalId(), AuditKind.CREATED, origin + " renter " + event.renter() + " ends "
+				+ event.endsAt() + (keyProblem == null ? "" : "; " + keyProblem));
+		audit.append(sessionId, event.rentalId(), AuditKind.CONFIRMED, "");
+		if (keyProblem != null) {
+			log.warn("Rental {}: {}", event.rentalId(), keyProblem);
+		}
+		if (active) {
+			assignAddress(sessionId, addresses);
+		}
+		else {
+			audit.append(sessionId, event.rentalId(), AuditKind.EXPIRED, "already over when confirmed");
+		}
+	}
+
+	/** A RentalExtended of one of this host's rentals, confirmed. */
+	public boolean extended(RentalEvent.Extended event, Instant now, Leases.Allocation addresses) {
+		Optional<Session> found = live(event.rentalId());
+		if (found.isEmpty()) {
+			return false;
+		}
+		Session session = found.get();
+		if (!event.endsAt().isAfter(session.endsAt())) {
+			return false;
+		}
+		jdbc.sql("update sessions set ends_at = ? where id = ?").params(ts(event.endsAt()), session.id()).update();
+		audit.append(session.id(), session.rentalId(), AuditKind.EXTENDED, "ends " + event.endsAt());
+		if (session.state() == SessionState.EXPIRED && event.endsAt().isAfter(now)) {
+			// Our clock passed the old end before the extension was confirmed; the chain says it runs on.
+			reopen(session, addresses, "extension confirmed after local expiry");
+		}
+		return true;
+	}
+
+	/** A RentalEnded of one of this host's rentals, confirmed. */
+	public boolean ended(RentalEvent.Ended event, Instant now) {
+		Optional<Session> found = live(event.rentalId());
+		if (found.isEmpty()) {
+			return false;
+		}
+		Session session = found.get();
+		if (session.state() != SessionState.ACTIVE) {
+			audit.append(session.id(), session.rentalId(), AuditKind.ENDED, "on chain at " + event.endedAt() + ", already "
+					+ session.state().name().toLowerCase());
+			return false;
+		}
+		close(session, SessionState.ENDED, "ended", now, now);
+		audit.append(session.id(), session.rentalId(), AuditKind.ENDED, "on chain at " + event.endedAt());
+		return true;
+	}
+
+	/** Sessions whose endsAt has passed by the agent's clock: no block is needed for a rental to expire. */
+	public int expireDue(Instant now) {
+		List<Session> due = jdbc.sql("select " + COLUMNS + """
+				 from sessions where host_id = ? and state = 'ACTIVE' and ends_at <= ? order by ends_at for update skip locked""")
+			.params(hostId, ts(now))
+			.query(SessionLifecycle::row)
+			.list();
+		for (Session session : due) {
+			close(session, SessionState.EXPIRED, "expired", session.endsAt(), now);
+			audit.append(session.id(), session.rentalId(), AuditKind.EXPIRED, "ends_at " + session.endsAt());
+		}
+		return due.size();
+	}
+
+	/** Gives an address to active sessions still waiting for one (the pool was full). */
+	public int assignWaitingAddresses(Instant now) {
+		List<Long> waiting = jdbc.sql("""
+				select id from sessions where host_id = ? and state = 'ACTIVE' and tunnel_ip is null and ends_at > ?
+				order by id""")
+			.params(hostId, ts(now))
+			.query(Long.class)
+			.list();
+		if (waiting.isEmpty()) {
+			return 0;
+		}
+		Leases.Allocation addresses = leases.begin(now);
+		int assigned = 0;
+		for (long id : waiting) {
+			if (!assignAddress(id, addresses)) {
+				break;
+			}
+			assigned++;
+		}
+		addresses.finish();
+		return assigned;
+	}
+
+	/** The RentalCreated that made this session was on blocks a reorganisation dropped. */
+	public void createdOrphaned(long createdEventId, Instant now) {
+		jdbc.sql("select " + COLUMNS + " from sessions where created_event_id = ? and state <> 'REORGED_OUT'")
+			.param(createdEventId)
+			.query(SessionLifecycle::row)
+			.optional()
+			.ifPresent(session -> {
+				close(session, SessionState.REORGED_OUT, "reorged_out", now, now);
+				audit.append(session.id(), session.rentalId(), AuditKind.REORGED_OUT, "RentalCreated orphaned");
+			});
+	}
+
+	/** An extension or end of this rental was on dropped blocks: recompute from the events still live. */
+	public void laterEventOrphaned(BigInteger rentalId, String kind, Instant now, Leases.Allocation addresses) {
+		Optional<Session> found = live(rentalId);
+		if (found.isEmpty()) {
+			return;
+		}
+		Session session = found.get();
+		if (kind.equals("RentalExtended")) {
+			Instant endsAt = jdbc.sql("""
+					select max((payload->>'endsAt')::bigint) from chain_events
+					where host_id = ? and contract = ? and rental_id = ? and orphaned_at is null
+					  and kind in ('RentalCreated', 'RentalExtended')""")
+				.params(hostId, contract, new BigDecimal(rentalId))
+				.query(Long.class)
+				.optional()
+				.map(Instant::ofEpochSecond)
+				.orElse(session.endsAt());
+			jdbc.sql("update sessions set ends_at = ? where id = ?").params(ts(endsAt), session.id()).update();
+			audit.append(session.id(), rentalId, AuditKind.REORGED_OUT, "RentalExtended orphaned; ends " + endsAt);
+			// An ACTIVE session whose end moved into the past expires on the next sweep.
+		}
+		else if (kind.equals("RentalEnded") && session.state() == SessionState.ENDED) {
+			audit.append(session.id(), rentalId, AuditKind.REORGED_OUT, "RentalEnded orphaned");
+			if (session.endsAt().isAfter(now)) {
+				reopen(session, addresses, "its end was orphaned");
+			}
+			else {
+				jdbc.sql("update sessions set state = 'EXPIRED', end_reason = 'expired', ended_at = ends_at where id = ?")
+					.param(session.id())
+					.update();
+			}
+		}
+	}
+
+	public Optional<Session> live(BigInteger rentalId) {
+		return jdbc.sql("select " + COLUMNS + """
+				 from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'""")
+			.params(hostId, contract, new BigDecimal(rentalId))
+			.query(SessionLifecycle::row)
+			.optional();
+	}
+
+	private boolean assignAddress(long sessionId, Leases.Allocation addresses) {
+		Optional<String> ip = addresses.lease(sessionId);
+		if (ip.isPresent()) {
+			jdbc.sql("update sessions set tunnel_ip = ?::inet, pool_exhausted = false where id = ?")
+				.params(ip.get(), sessionId)
+				.update();
+			return true;
+		}
+		jdbc.sql("update sessions set pool_exhausted = true where id = ?").param(sessionId).update();
+		return false;
+	}
+
+	private void reopen(Session session, Leases.Allocation addresses, String why) {
+		jdbc.sql("update sessions set state = 'ACTIVE', ended_at = null, end_reason = null, tunnel_ip = null where id = ?")
+			.param(session.id())
+			.update();
+		log.info("Rental {} active again: {}", session.rentalId(), why);
+		assignAddress(session.id(), addresses);
+	}
+
+	/**
+	 * Ends access: the lease is released (the address then rests), an undelivered generated key is
+	 * destroyed. The reconciler removes the peer because the session is no longer desired.
+	 */
+	private void close(Session session, SessionState state, String reason, Instant endedAt, Instant now) {
+		jdbc.sql("""
+				update sessions set state = ?, end_reason = ?, ended_at = ?,
+				       sealed_private_key = null,
+				       key_destroyed_at = case when sealed_private_key is not null then ? else key_destroyed_at end
+				where id = ?""")
+			.params(state.name(), reason, ts(endedAt), ts(now), session.id())
+			.update();
+		leases.release(session.id(), now);
+		if (session.hasSealedKey()) {
+			audit.append(session.id(), session.rentalId(), AuditKind.KEY_DESTROYED, "undelivered generated key");
+		}
+	}
+
+	static Session row(ResultSet rs, int rowNum) throws SQLException {
+		return new Session(rs.getLong("id"), rs.getBigDecimal("rental_id").toBigIntegerExact(), rs.getString("renter"),
+				SessionState.valueOf(rs.getString("state")), rs.getTimestamp("ends_at").toInstant(),
+				rs.getString("key_source"), rs.getString("peer_public_key"), rs.getBoolean("has_sealed_key"),
+				rs.getString("tunnel_ip"));
+	}
+
+	static Timestamp ts(Instant instant) {
+		return instant == null ? null : Timestamp.from(instant);
+	}
+
+}

@@ -1,0 +1,11 @@
+package com.gpuflow.agent.rental;
+
+public enum SessionState {
+
+	ACTIVE, ENDED, EXPIRED, REORGED_OUT;
+
+	public boolean isOver() {
+		return this != ACTIVE;
+	}
+
+}
