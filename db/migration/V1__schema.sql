@@ -80,6 +80,7 @@ create table sessions (
     created_at          timestamptz    not null,
     confirmed_at        timestamptz    not null,
     peer_added_at       timestamptz,
+    peer_removed_at     timestamptz,
     config_delivered_at timestamptz,
     first_handshake_at  timestamptz,
     last_handshake_at   timestamptz,
