@@ -22,6 +22,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.dao.DataAccessException;
@@ -59,7 +60,7 @@ public class ChainIngester implements SmartLifecycle {
 
 	private final AgentSettings settings;
 
-	private final LogRangeSizer ranges = new LogRangeSizer(2_000, 10_000);
+	private final LogRangeSizer ranges;
 
 	private final Semaphore wake = new Semaphore(0);
 
@@ -86,7 +87,9 @@ public class ChainIngester implements SmartLifecycle {
 	private volatile boolean running;
 
 	ChainIngester(ChainNode node, IngestionStore store, ApplicationEventPublisher events, Clock clock,
-			AgentSettings settings, MeterRegistry meters) {
+			AgentSettings settings, MeterRegistry meters,
+			@Value("${gpuflow.chain.max-range:10000}") int maxRange) {
+		this.ranges = new LogRangeSizer(Math.min(2_000, maxRange), maxRange);
 		this.node = node;
 		this.store = store;
 		this.events = events;
@@ -200,18 +203,20 @@ public class ChainIngester implements SmartLifecycle {
 			}
 		}
 		if (ancestor == null) {
-			long fallback = Math.max(settings.chainStartBlock(), stored.isEmpty() ? saved.number() - IngestionStore.REORG_WINDOW
-					: stored.get(stored.size() - 1).number()) - 1;
+			// Deeper than the stored window: take the chain's word for the block below the oldest we kept.
+			long oldest = stored.isEmpty() ? saved.number() : stored.get(stored.size() - 1).number();
+			long fallback = oldest - 1;
 			log.error("Reorganisation deeper than the {} stored blocks: rewinding to block {}", IngestionStore.REORG_WINDOW,
 					fallback);
-			ancestor = new BlockRef(Math.max(fallback, -1), "0x", null);
+			ancestor = fallback < settings.chainStartBlock() ? null : node.block(fallback).orElse(null);
 		}
-		int undone = store.rollBackTo(ancestor, clock.instant());
+		long ancestorNumber = ancestor == null ? settings.chainStartBlock() - 1 : ancestor.number();
+		int undone = store.rollBackTo(ancestorNumber, Optional.ofNullable(ancestor), clock.instant());
 		reorgs.increment();
-		checkpoint.set(ancestor.number());
+		checkpoint.set(ancestorNumber);
 		log.warn("Chain reorganisation: block {} is no longer {}; rolled back to block {} ({} events undone)",
-				saved.number(), saved.hash(), ancestor.number(), undone);
-		events.publishEvent(new SessionsChanged("reorganisation back to block " + ancestor.number()));
+				saved.number(), saved.hash(), ancestorNumber, undone);
+		events.publishEvent(new SessionsChanged("reorganisation back to block " + ancestorNumber));
 		return Verdict.REORGED;
 	}
 

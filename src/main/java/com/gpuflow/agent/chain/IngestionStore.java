@@ -155,7 +155,7 @@ class IngestionStore {
 	 * the audit), sessions they created are REORGED_OUT, extensions and ends they carried are
 	 * recomputed from the events still live, and reading resumes after the ancestor.
 	 */
-	int rollBackTo(BlockRef ancestor, Instant now) {
+	int rollBackTo(long ancestorNumber, Optional<BlockRef> ancestor, Instant now) {
 		return transactions.execute(status -> {
 			record Orphan(long id, String kind, BigDecimal rentalId, long block, int index) {
 			}
@@ -163,7 +163,7 @@ class IngestionStore {
 					update chain_events set orphaned_at = ?
 					where host_id = ? and contract = ? and block_number > ? and orphaned_at is null
 					returning id, kind, rental_id, block_number, log_index""")
-				.params(Timestamp.from(now), hostId, contract, ancestor.number())
+				.params(Timestamp.from(now), hostId, contract, ancestorNumber)
 				.query((rs, n) -> new Orphan(rs.getLong(1), rs.getString(2), rs.getBigDecimal(3), rs.getLong(4), rs.getInt(5)))
 				.list());
 			// Undo newest first, as the chain would have.
@@ -180,10 +180,16 @@ class IngestionStore {
 			}
 			addresses.finish();
 			jdbc.sql("delete from chain_blocks where host_id = ? and contract = ? and block_number > ?")
-				.params(hostId, contract, ancestor.number())
+				.params(hostId, contract, ancestorNumber)
 				.update();
 			jdbc.sql("delete from pending_rentals where host_id = ? and contract = ?").params(hostId, contract).update();
-			moveCheckpoint(ancestor);
+			if (ancestor.isPresent()) {
+				moveCheckpoint(ancestor.get());
+			}
+			else {
+				// Nothing we read survives: start again from CHAIN_START_BLOCK.
+				jdbc.sql("delete from chain_cursor where host_id = ? and contract = ?").params(hostId, contract).update();
+			}
 			return orphans.size();
 		});
 	}

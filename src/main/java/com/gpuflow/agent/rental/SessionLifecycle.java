@@ -154,7 +154,7 @@ public class SessionLifecycle {
 
 	/** Sessions whose endsAt has passed by the agent's clock: no block is needed for a rental to expire. */
 	public int expireDue(Instant now) {
-		List<Session> due = jdbc.sql("select " + COLUMNS + """
+		List<Session> due = jdbc.sql("select " + COLUMNS + " " + """
 				 from sessions where host_id = ? and state = 'ACTIVE' and ends_at <= ? order by ends_at for update skip locked""")
 			.params(hostId, ts(now))
 			.query(SessionLifecycle::row)
@@ -236,7 +236,7 @@ public class SessionLifecycle {
 	}
 
 	public Optional<Session> live(BigInteger rentalId) {
-		return jdbc.sql("select " + COLUMNS + """
+		return jdbc.sql("select " + COLUMNS + " " + """
 				 from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'""")
 			.params(hostId, contract, new BigDecimal(rentalId))
 			.query(SessionLifecycle::row)

@@ -1,0 +1,68 @@
+package com.gpuflow.agent.testsupport;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import com.gpuflow.agent.GpuflowAgentApplication;
+
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.jdbc.core.simple.JdbcClient;
+
+/**
+ * The whole agent in this JVM, started and stopped by the test (for restarts), against a real
+ * database and chain. Properties use Spring's names of the SPEC's keys.
+ */
+public final class AgentContext implements AutoCloseable {
+
+	private final ConfigurableApplicationContext context;
+
+	private AgentContext(ConfigurableApplicationContext context) {
+		this.context = context;
+	}
+
+	public static Map<String, Object> properties(TestDatabase.Connection database, AnvilNode chain, String contract,
+			String hostId) {
+		Map<String, Object> properties = new HashMap<>();
+		properties.put("spring.datasource.url", database.url());
+		properties.put("spring.datasource.username", database.username());
+		properties.put("spring.datasource.password", database.password());
+		properties.put("chain.rpc-url", chain.rpcUrl());
+		properties.put("rental-contract", contract);
+		properties.put("host-id", hostId);
+		properties.put("wg.endpoint", "127.0.0.1:51820");
+		properties.put("chain.confirmations", "0");
+		properties.put("chain.poll-interval", "100ms");
+		properties.put("server.port", "0");
+		properties.put("gpuflow.wireguard.enabled", "false");
+		properties.put("gpuflow.key-encryption-key", java.util.Base64.getEncoder().encodeToString(new byte[32]));
+		return properties;
+	}
+
+	public static AgentContext start(Map<String, Object> properties) {
+		// As command-line arguments: they outrank application.yml (builder "properties" are mere defaults).
+		String[] args = properties.entrySet()
+			.stream()
+			.map(e -> "--" + e.getKey() + "=" + e.getValue())
+			.toArray(String[]::new);
+		return new AgentContext(new SpringApplicationBuilder(GpuflowAgentApplication.class).run(args));
+	}
+
+	public <T> T bean(Class<T> type) {
+		return context.getBean(type);
+	}
+
+	public JdbcClient jdbc() {
+		return context.getBean(JdbcClient.class);
+	}
+
+	public int httpPort() {
+		return Integer.parseInt(context.getEnvironment().getProperty("local.server.port", "0"));
+	}
+
+	@Override
+	public void close() {
+		context.close();
+	}
+
+}
