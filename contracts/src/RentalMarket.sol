@@ -5,6 +5,10 @@ pragma solidity ^0.8.20;
 /// @notice Providers register hosts with a price per second; renters pay up front for a duration.
 ///         Ending early refunds the unused time pro rata. Provider earnings and renter refunds are
 ///         pull payments (withdraw), so no external call happens inside state changes.
+///         A payment stays in escrow until the rental is over: ending it splits it between provider
+///         and renter at once; after expiry anyone may settle it to the provider. Crediting the
+///         provider up front let a provider withdraw money that a renter's early end then had to
+///         take back, and endRental underflowed and reverted.
 contract RentalMarket {
     struct Host {
         address provider;
@@ -18,6 +22,7 @@ contract RentalMarket {
         uint64 endsAt;
         uint256 pricePerSecond;
         bool ended;
+        bool settled; // the escrowed payment has been credited to provider (and renter)
     }
 
     mapping(bytes32 => Host) public hosts;
@@ -45,6 +50,7 @@ contract RentalMarket {
     error NothingToWithdraw();
     error TransferFailed();
     error Reentrancy();
+    error RentalStillActive();
 
     modifier nonReentrant() {
         if (locked != 1) revert Reentrancy();
@@ -74,8 +80,7 @@ contract RentalMarket {
         rentalId = ++rentalCount;
         uint64 startsAt = uint64(block.timestamp);
         uint64 endsAt = startsAt + durationSeconds;
-        rentals[rentalId] = Rental(hostId, msg.sender, startsAt, endsAt, host.pricePerSecond, false);
-        balances[host.provider] += price;
+        rentals[rentalId] = Rental(hostId, msg.sender, startsAt, endsAt, host.pricePerSecond, false, false);
         if (msg.value > price) balances[msg.sender] += msg.value - price;
         emit RentalCreated(rentalId, hostId, msg.sender, startsAt, endsAt, renterWgPublicKey);
     }
@@ -90,7 +95,6 @@ contract RentalMarket {
         if (msg.value < price) revert InsufficientPayment(price, msg.value);
 
         rental.endsAt += extraSeconds;
-        balances[hosts[rental.hostId].provider] += price;
         if (msg.value > price) balances[msg.sender] += msg.value - price;
         emit RentalExtended(rentalId, rental.endsAt);
     }
@@ -104,12 +108,28 @@ contract RentalMarket {
         if (!_active(rental)) revert RentalNotActive();
 
         uint64 endedAt = uint64(block.timestamp);
+        // The escrow holds pricePerSecond * (endsAt - startsAt): the original price plus every extension.
         uint256 refund = rental.pricePerSecond * (rental.endsAt - endedAt);
+        uint256 earned = rental.pricePerSecond * (endedAt - rental.startsAt);
         rental.ended = true;
+        rental.settled = true;
         rental.endsAt = endedAt;
-        balances[provider] -= refund;
+        balances[provider] += earned;
         balances[rental.renter] += refund;
         emit RentalEnded(rentalId, endedAt);
+    }
+
+    /// @notice Credits the full payment of expired rentals to their providers; anyone may call it.
+    ///         Rentals already settled are skipped, so a list may be sent again.
+    function settle(uint256[] calldata rentalIds) external {
+        for (uint256 i = 0; i < rentalIds.length; i++) {
+            Rental storage rental = rentals[rentalIds[i]];
+            if (rental.renter == address(0)) revert UnknownRental();
+            if (rental.settled) continue;
+            if (_active(rental)) revert RentalStillActive();
+            rental.settled = true;
+            balances[hosts[rental.hostId].provider] += rental.pricePerSecond * (rental.endsAt - rental.startsAt);
+        }
     }
 
     /// @notice Pays out the caller's earnings and refunds.

@@ -92,7 +92,7 @@ public final class RentalMarketClient {
 	/** Custom errors of the contract by selector, to name a revert. */
 	private static final Map<String, String> ERRORS = errorSelectors("HostTaken()", "UnknownHost()", "ZeroDuration()",
 			"InsufficientPayment(uint256,uint256)", "UnknownRental()", "NotRenter()", "NotRenterOrProvider()",
-			"RentalNotActive()", "NothingToWithdraw()", "TransferFailed()", "Reentrancy()", "NothingToSettle()");
+			"RentalNotActive()", "NothingToWithdraw()", "TransferFailed()", "Reentrancy()", "RentalStillActive()");
 
 	private final AnvilNode node;
 
@@ -170,6 +170,13 @@ public final class RentalMarketClient {
 		return new Function("endRental", List.of(new Uint256(rentalId)), List.of());
 	}
 
+	public static Function settleFunction(List<BigInteger> rentalIds) {
+		return new Function("settle",
+				List.of(new org.web3j.abi.datatypes.DynamicArray<>(Uint256.class,
+						rentalIds.stream().map(Uint256::new).toList())),
+				List.of());
+	}
+
 	public static Function withdrawFunction() {
 		return new Function("withdraw", List.of(), List.of());
 	}
@@ -205,6 +212,11 @@ public final class RentalMarketClient {
 
 	public TransactionReceipt endRental(int account, BigInteger rentalId) {
 		return send(account, endRentalFunction(rentalId), BigInteger.ZERO);
+	}
+
+	/** Credits the payments of expired rentals to their providers (any account may call it). */
+	public TransactionReceipt settle(int account, List<BigInteger> rentalIds) {
+		return send(account, settleFunction(rentalIds), BigInteger.ZERO);
 	}
 
 	public TransactionReceipt withdraw(int account) {
