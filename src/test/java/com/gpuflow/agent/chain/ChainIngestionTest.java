@@ -88,7 +88,7 @@ class ChainIngestionTest {
 	}
 
 	@Test
-	void aRestartInTheMiddleOfABackfillLosesAndDuplicatesNothing() {
+	void aRestartInTheMiddleOfABackfillLosesAndDuplicatesNothing() throws Exception {
 		chain = AnvilNode.startDefault();
 		RentalMarketClient market = market();
 		int rentals = 2_000;
@@ -102,8 +102,10 @@ class ChainIngestionTest {
 		Eventually.await(DEADLINE, "part of the backfill is stored",
 				() -> count(jdbc, "select count(*) from sessions") >= rentals / 4);
 		agent.close();
-		long before = count(jdbc, "select count(*) from sessions");
-		assertThat(before).as("stopped in the middle").isLessThan(rentals);
+		try (var connection = database.open(); var rs = connection.createStatement().executeQuery("select count(*) from sessions")) {
+			rs.next();
+			assertThat(rs.getLong(1)).as("stopped in the middle").isLessThan(rentals);
+		}
 
 		agent = AgentContext.start(properties);
 		JdbcClient again = agent.jdbc();
