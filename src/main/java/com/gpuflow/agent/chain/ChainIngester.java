@@ -86,9 +86,13 @@ public class ChainIngester implements SmartLifecycle {
 
 	private volatile boolean running;
 
+	private final boolean autoStartup;
+
 	ChainIngester(ChainNode node, IngestionStore store, ApplicationEventPublisher events, Clock clock,
 			AgentSettings settings, MeterRegistry meters,
-			@Value("${gpuflow.chain.max-range:10000}") int maxRange) {
+			@Value("${gpuflow.chain.max-range:10000}") int maxRange,
+			@Value("${gpuflow.chain.autostart:true}") boolean autoStartup) {
+		this.autoStartup = autoStartup;
 		this.ranges = new LogRangeSizer(Math.min(2_000, maxRange), maxRange);
 		this.node = node;
 		this.store = store;
@@ -342,6 +346,12 @@ public class ChainIngester implements SmartLifecycle {
 				Thread.currentThread().interrupt();
 			}
 		}
+	}
+
+	/** Off only for benchmarks and tests that drive {@link #step()} themselves. */
+	@Override
+	public boolean isAutoStartup() {
+		return autoStartup;
 	}
 
 	@Override
