@@ -98,7 +98,7 @@ public class Reconciler {
 
 	private volatile PassResult lastResult;
 
-	private volatile PeerSnapshot snapshot = PeerSnapshot.NONE;
+	private volatile LazySnapshot snapshot = new LazySnapshot(null, List.of(), Instant.EPOCH);
 
 	private volatile boolean interfacePresent;
 
@@ -196,8 +196,9 @@ public class Reconciler {
 		}
 	}
 
+	/** The live peers as the last pass read them, joined with their sessions. */
 	public PeerSnapshot snapshot() {
-		return snapshot;
+		return snapshot.get();
 	}
 
 	/** The server's public key, for the configs renters receive. */
@@ -305,7 +306,8 @@ public class Reconciler {
 			}
 		}
 		Instant appliedAt = clock.instant();
-		PeerPlan remaining = PeerDiff.between(desired.values(), after.configuredPeers());
+		// Verify against the read-back only when something was applied; an empty plan is the proof.
+		PeerPlan remaining = plan.isEmpty() ? plan : PeerDiff.between(desired.values(), after.configuredPeers());
 		inSync = remaining.isEmpty();
 		int drift = countDrift(plan);
 		if (inSync) {
@@ -313,7 +315,7 @@ public class Reconciler {
 		}
 		report(wanted, live, after, plan, appliedAt);
 		observe(after, appliedAt);
-		snapshot = snapshotOf(after, wanted, appliedAt);
+		snapshot = new LazySnapshot(after, wanted, appliedAt);
 		livePeers = after.peers().size();
 		scheduleNext(appliedAt);
 		if (!plan.isEmpty()) {
@@ -385,7 +387,7 @@ public class Reconciler {
 	/** Tells the session side which sessions became live and which peers went, retrying missed reports. */
 	private void report(List<DesiredPeer> wanted, WgDump before, WgDump after, PeerPlan plan, Instant at) {
 		Map<String, Set<String>> ipsBefore = ipsByKey(before);
-		Map<String, Set<String>> ipsAfter = ipsByKey(after);
+		Map<String, Set<String>> ipsAfter = after == before ? ipsBefore : ipsByKey(after);
 		Set<Long> wantedIds = new HashSet<>();
 		for (DesiredPeer peer : wanted) {
 			wantedIds.add(peer.sessionId());
@@ -457,6 +459,35 @@ public class Reconciler {
 			ips.put(peer.publicKey(), peer.peer().allowedIps());
 		}
 		return ips;
+	}
+
+	/**
+	 * Built on first read, not every pass: at 10,000 peers the join costs more than the rest of a
+	 * no-op pass, and /v1/peers is read far less often than passes run.
+	 */
+	private static final class LazySnapshot {
+
+		private final WgDump dump;
+
+		private final List<DesiredPeer> wanted;
+
+		private final Instant at;
+
+		private PeerSnapshot built;
+
+		LazySnapshot(WgDump dump, List<DesiredPeer> wanted, Instant at) {
+			this.dump = dump;
+			this.wanted = wanted;
+			this.at = at;
+		}
+
+		synchronized PeerSnapshot get() {
+			if (built == null) {
+				built = dump == null ? PeerSnapshot.NONE : snapshotOf(dump, wanted, at);
+			}
+			return built;
+		}
+
 	}
 
 	private static PeerSnapshot snapshotOf(WgDump dump, List<DesiredPeer> wanted, Instant at) {
