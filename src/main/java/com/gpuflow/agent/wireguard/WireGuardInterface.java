@@ -1,0 +1,431 @@
+package com.gpuflow.agent.wireguard;
+
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.gpuflow.agent.config.AgentSettings.WgImplementation;
+import com.gpuflow.agent.keys.WireGuardKeys;
+
+/**
+ * Brings the agent's interface into being and keeps it there: the link (kernel module when
+ * allowed and available, else a supervised wireguard-go), the server key, listen port, address,
+ * link up, and the nftables rule that keeps renters from reaching each other. Every step is
+ * idempotent, so the reconciler calls {@link #ensure()} whenever the interface looks gone or
+ * broken. It never touches peers: the reconcile pass refills them from the database.
+ */
+class WireGuardInterface {
+
+	private static final Logger log = LoggerFactory.getLogger(WireGuardInterface.class);
+
+	private static final int CAP_NET_ADMIN = 12;
+
+	/**
+	 * @param name the interface (unique across network namespaces: wireguard-go's socket
+	 * directory is shared)
+	 * @param address the server's address with the tunnel network's prefix, e.g. 10.77.0.1/16
+	 */
+	record Spec(String name, int listenPort, String address, Path privateKeyFile, WgImplementation implementation,
+			Tools tools) {
+	}
+
+	/** Paths of the programs used; plain names are looked up on PATH. */
+	record Tools(String wg, String wireguardGo, String ip, String nft, Path socketDirectory, Path tunDevice) {
+
+		static Tools standard() {
+			return new Tools("wg", "wireguard-go", "ip", "nft", Path.of("/var/run/wireguard"), Path.of("/dev/net/tun"));
+		}
+
+	}
+
+	enum Kind {
+
+		KERNEL, USERSPACE
+
+	}
+
+	private final Spec spec;
+
+	private final CommandRunner runner;
+
+	private final WgCommand wg;
+
+	private final Runnable onDeath;
+
+	private volatile Kind kind;
+
+	private volatile Process wireguardGo;
+
+	private volatile boolean closing;
+
+	private volatile String publicKey;
+
+	private boolean prerequisitesChecked;
+
+	/**
+	 * @param onDeath called when a wireguard-go started here exits, so a pass can restore it
+	 */
+	WireGuardInterface(Spec spec, CommandRunner runner, Runnable onDeath) {
+		this.spec = spec;
+		this.runner = runner;
+		this.wg = new WgCommand(spec.tools().wg(), spec.name(), runner);
+		this.onDeath = onDeath;
+	}
+
+	String name() {
+		return spec.name();
+	}
+
+	WgCommand wg() {
+		return wg;
+	}
+
+	Optional<Kind> kind() {
+		return Optional.ofNullable(kind);
+	}
+
+	/** The server's public key; available after {@link #ensure()}. */
+	String publicKey() {
+		return publicKey;
+	}
+
+	String nftTable() {
+		return "gpuflow_" + spec.name().replaceAll("[^A-Za-z0-9_]", "_");
+	}
+
+	/**
+	 * Makes the interface exist and be configured. Safe to call at any time: what is already right
+	 * is left as it is, so live tunnels survive.
+	 * @throws WireGuardSetupException with one line naming the missing prerequisite or failed step
+	 */
+	synchronized void ensure() {
+		checkPrerequisites();
+		String serverPublicKey = loadOrCreateKey(spec.privateKeyFile());
+		if (!answers()) {
+			if (linkExists()) {
+				// A link nobody answers for: the wireguard-go behind it died (its TUN lingers a
+				// moment) or it is a stale leftover. Peers are refilled by the pass.
+				log.warn("WireGuard interface {} exists but does not answer; re-creating it", spec.name());
+				deleteLink();
+			}
+			create();
+		}
+		else if (kind == null) {
+			// Adopted from an earlier run of the agent: keep its peers, they are live tunnels.
+			kind = Files.exists(spec.tools().socketDirectory().resolve(spec.name() + ".sock")) ? Kind.USERSPACE
+					: Kind.KERNEL;
+			log.info("Adopted existing WireGuard interface {} ({})", spec.name(), kind);
+		}
+		WgDump current = wg.dump();
+		if (!current.publicKey().equals(Optional.of(serverPublicKey)) || current.listenPort() != spec.listenPort()) {
+			wg.configure(spec.privateKeyFile(), spec.listenPort());
+		}
+		ip("ip address replace " + spec.address() + " dev " + spec.name(), "-4", "address", "replace", spec.address(),
+				"dev", spec.name());
+		ip("ip link set " + spec.name() + " up", "link", "set", "dev", spec.name(), "up");
+		installIsolation();
+		publicKey = serverPublicKey;
+	}
+
+	/** True when wg can read the interface: it exists and its implementation is alive. */
+	boolean answers() {
+		try {
+			wg.dump();
+			return true;
+		}
+		catch (WgCommandException e) {
+			return false;
+		}
+	}
+
+	/** Whether the isolation table is in place (deleted by hand would let renters reach each other). */
+	boolean isolationInstalled() {
+		try {
+			runner.run("nft list table inet " + nftTable(),
+					List.of(spec.tools().nft(), "list", "table", "inet", nftTable()), Optional.empty());
+			return true;
+		}
+		catch (WgCommandException e) {
+			return false;
+		}
+	}
+
+	/**
+	 * Drops traffic that enters the interface and would leave through it again: renter to renter.
+	 * In a table of the agent's own, so other firewall rules are neither needed nor disturbed, and
+	 * independent of net.ipv4.ip_forward. The table is replaced in one nft transaction, so there is
+	 * no moment without the rule.
+	 */
+	void installIsolation() {
+		String table = nftTable();
+		String name = spec.name();
+		String script = """
+				table inet %1$s {}
+				delete table inet %1$s
+				table inet %1$s {
+					chain forward {
+						type filter hook forward priority filter; policy accept;
+						iifname "%2$s" oifname "%2$s" counter drop comment "renters must not reach each other"
+					}
+				}
+				""".formatted(table, name);
+		runner.run("nft -f - (table inet " + table + ")", List.of(spec.tools().nft(), "-f", "-"), Optional.of(script));
+	}
+
+	/**
+	 * Removes what this class made: the nftables table, the link, and a wireguard-go it started.
+	 * Not called on a normal shutdown (a restart must not drop tunnels); tests use it to clean up.
+	 */
+	synchronized void destroy() {
+		closing = true;
+		try {
+			runner.run("nft delete table", List.of(spec.tools().nft(), "delete", "table", "inet", nftTable()),
+					Optional.empty());
+		}
+		catch (WgCommandException e) {
+			// Already gone.
+		}
+		deleteLink();
+		Process process = wireguardGo;
+		if (process != null) {
+			process.destroy();
+			try {
+				if (!process.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+					process.destroyForcibly().waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+				}
+			}
+			catch (InterruptedException e) {
+				Thread.currentThread().interrupt();
+			}
+		}
+		wireguardGo = null;
+	}
+
+	/** The wireguard-go process this instance started, for supervision and tests. */
+	Optional<Process> wireguardGoProcess() {
+		return Optional.ofNullable(wireguardGo);
+	}
+
+	boolean linkExists() {
+		try {
+			runner.run("ip link show " + spec.name(), List.of(spec.tools().ip(), "-o", "link", "show", "dev", spec.name()),
+					Optional.empty());
+			return true;
+		}
+		catch (WgCommandException e) {
+			return false;
+		}
+	}
+
+	private void create() {
+		WgImplementation wanted = spec.implementation();
+		if (wanted != WgImplementation.USERSPACE) {
+			try {
+				runner.run("ip link add " + spec.name() + " type wireguard",
+						List.of(spec.tools().ip(), "link", "add", "dev", spec.name(), "type", "wireguard"), Optional.empty());
+				kind = Kind.KERNEL;
+				log.info("Created WireGuard interface {} (kernel module)", spec.name());
+				return;
+			}
+			catch (WgCommandException e) {
+				if (wanted == WgImplementation.KERNEL) {
+					throw new WireGuardSetupException("WG_IMPLEMENTATION=kernel, but the kernel cannot create a WireGuard link ("
+							+ e.getMessage() + "); load the wireguard module or set WG_IMPLEMENTATION=auto");
+				}
+				log.info("Kernel WireGuard unavailable ({}); using wireguard-go for {}", e.stderr(), spec.name());
+			}
+		}
+		startWireguardGo();
+	}
+
+	private void startWireguardGo() {
+		String program = spec.tools().wireguardGo();
+		if (resolve(program).isEmpty()) {
+			throw new WireGuardSetupException("The kernel has no WireGuard module and `" + program
+					+ "` is not installed or not on PATH: install wireguard-go or load the wireguard module");
+		}
+		if (!Files.exists(spec.tools().tunDevice())) {
+			throw new WireGuardSetupException("wireguard-go needs " + spec.tools().tunDevice()
+					+ ", which is missing (in a container: --device /dev/net/tun)");
+		}
+		Path logFile = Path.of(System.getProperty("java.io.tmpdir"), "gpuflow-wireguard-go-" + spec.name() + ".log");
+		ProcessBuilder builder = new ProcessBuilder(program, "-f", spec.name())
+			// Not a pipe: wireguard-go must outlive an agent restart, and a closed pipe would kill it.
+			.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+			.redirectErrorStream(true)
+			.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+		builder.environment().put("WG_PROCESS_FOREGROUND", "1");
+		builder.environment().put("LOG_LEVEL", "error");
+		Process process;
+		try {
+			process = builder.start();
+		}
+		catch (IOException e) {
+			throw new WireGuardSetupException("Could not start " + program + ": " + e.getMessage(), e);
+		}
+		wireguardGo = process;
+		long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+		while (!answers()) {
+			if (!process.isAlive()) {
+				throw new WireGuardSetupException(program + " exited with " + process.exitValue() + " while creating "
+						+ spec.name() + "; see " + logFile);
+			}
+			if (System.nanoTime() > deadline) {
+				process.destroyForcibly();
+				throw new WireGuardSetupException(program + " did not create " + spec.name() + " within 10 s; see " + logFile);
+			}
+			sleep(20);
+		}
+		kind = Kind.USERSPACE;
+		log.info("Started wireguard-go (pid {}) for {}", process.pid(), spec.name());
+		process.onExit().thenRun(() -> {
+			if (closing || wireguardGo != process) {
+				return;
+			}
+			log.warn("wireguard-go for {} (pid {}) exited with {}; the next pass restarts it and refills its peers",
+					spec.name(), process.pid(), process.exitValue());
+			onDeath.run();
+		});
+	}
+
+	private void deleteLink() {
+		try {
+			runner.run("ip link del " + spec.name(), List.of(spec.tools().ip(), "link", "del", "dev", spec.name()),
+					Optional.empty());
+		}
+		catch (WgCommandException e) {
+			// Already gone.
+		}
+	}
+
+	private void ip(String description, String... args) {
+		List<String> command = new java.util.ArrayList<>();
+		command.add(spec.tools().ip());
+		command.addAll(List.of(args));
+		runner.run(description, command, Optional.empty());
+	}
+
+	private void checkPrerequisites() {
+		if (prerequisitesChecked) {
+			return;
+		}
+		if (!hasNetAdmin()) {
+			throw new WireGuardSetupException("Managing " + spec.name()
+					+ " needs root or CAP_NET_ADMIN, which this process lacks (run as root or grant the capability)");
+		}
+		if (resolve(spec.tools().wg()).isEmpty()) {
+			throw new WireGuardSetupException("`" + spec.tools().wg() + "` (wireguard-tools) is not installed or not on PATH");
+		}
+		if (resolve(spec.tools().ip()).isEmpty()) {
+			throw new WireGuardSetupException("`" + spec.tools().ip() + "` (iproute2) is not installed or not on PATH");
+		}
+		if (resolve(spec.tools().nft()).isEmpty()) {
+			throw new WireGuardSetupException("`" + spec.tools().nft()
+					+ "` (nftables) is not installed or not on PATH; it is needed to keep renters apart");
+		}
+		prerequisitesChecked = true;
+	}
+
+	/** Reads the effective capabilities of this process from /proc. */
+	static boolean hasNetAdmin() {
+		try {
+			for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+				if (line.startsWith("CapEff:")) {
+					long caps = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+					return (caps & (1L << CAP_NET_ADMIN)) != 0;
+				}
+			}
+		}
+		catch (IOException | NumberFormatException e) {
+			// Not Linux or unreadable: let the first ip/wg call report the real error.
+			return true;
+		}
+		return true;
+	}
+
+	static Optional<Path> resolve(String program) {
+		if (program.contains("/")) {
+			Path path = Path.of(program);
+			return Files.isExecutable(path) ? Optional.of(path) : Optional.empty();
+		}
+		String pathVariable = Optional.ofNullable(System.getenv("PATH")).orElse("/usr/sbin:/usr/bin:/sbin:/bin");
+		for (String dir : pathVariable.split(":")) {
+			if (!dir.isEmpty()) {
+				Path candidate = Path.of(dir, program);
+				if (Files.isExecutable(candidate)) {
+					return Optional.of(candidate);
+				}
+			}
+		}
+		return Optional.empty();
+	}
+
+	/**
+	 * Reads the server key, or creates one (mode 0600, written whole by an atomic rename so a crash
+	 * never leaves half a key). Returns the public key; the private key is never logged.
+	 */
+	static String loadOrCreateKey(Path file) {
+		try {
+			if (!Files.exists(file)) {
+				Path dir = file.toAbsolutePath().getParent();
+				if (!Files.isDirectory(dir)) {
+					Files.createDirectories(dir,
+							PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+				}
+				WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
+				Path temporary = Files.createTempFile(dir, ".server-key-", ".tmp",
+						PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+				Files.writeString(temporary, pair.privateKey() + "\n");
+				try {
+					Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE);
+				}
+				catch (AtomicMoveNotSupportedException e) {
+					Files.move(temporary, file);
+				}
+				log.info("Created a new WireGuard server key in {} (public key {})", file, pair.publicKey());
+				return pair.publicKey();
+			}
+			Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file, LinkOption.NOFOLLOW_LINKS);
+			if (mode.stream().anyMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS"))) {
+				log.warn("WG_PRIVATE_KEY_FILE {} is accessible to other users (mode {}); chmod 600 it", file,
+						PosixFilePermissions.toString(mode));
+			}
+			String text = Files.readString(file).strip();
+			try {
+				WireGuardKeys.decode32(text);
+				return WireGuardKeys.publicKeyOf(text);
+			}
+			catch (IllegalArgumentException e) {
+				throw new WireGuardSetupException(
+						"WG_PRIVATE_KEY_FILE " + file + " does not hold a WireGuard private key (base64 of 32 bytes)");
+			}
+		}
+		catch (IOException e) {
+			throw new WireGuardSetupException("WG_PRIVATE_KEY_FILE " + file + " cannot be read or created: " + e.getMessage(),
+					e);
+		}
+	}
+
+	private static void sleep(long millis) {
+		try {
+			Thread.sleep(millis);
+		}
+		catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			throw new WireGuardSetupException("interrupted while waiting for wireguard-go");
+		}
+	}
+
+}
