@@ -121,11 +121,14 @@ class RenterService {
 		Instant now = clock.instant();
 		Rentals.Session session = authorize(id, request, false, now);
 		if (!session.generatedKey()) {
-			transactions.executeWithoutResult(tx -> {
-				if (rentals.markFirstDelivery(session.id(), now)) {
-					audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "renter's own key");
-				}
-			});
+			// Only the first delivery is recorded; a refetch costs no write at all.
+			if (session.configDeliveredAt() == null) {
+				transactions.executeWithoutResult(tx -> {
+					if (rentals.markFirstDelivery(session.id(), now)) {
+						audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "renter's own key");
+					}
+				});
+			}
 			return new Delivery(id, render(WgQuickConfig.RENTER_KEY_PLACEHOLDER, session));
 		}
 		KeySealer keys = sealer.orElseThrow(() -> {

@@ -29,6 +29,15 @@ class PersonalSignTests {
 	}
 
 	@Test
+	void theBenchmarksFastSignerGivesTheSameSignatureAsWeb3j() {
+		for (int i = 0; i < 50; i++) {
+			String message = MESSAGE + i;
+			assertThat(Signatures.fastPersonalSign(WALLET.getEcKeyPair(), message))
+				.isEqualTo(Signatures.personalSign(WALLET, message));
+		}
+	}
+
+	@Test
 	void vAsZeroOrOneIsAcceptedLikeTwentySevenOrTwentyEight() throws Exception {
 		byte[] raw = Signatures.raw(Signatures.personalSign(WALLET, MESSAGE));
 		raw[64] -= 27;
