@@ -1,0 +1,221 @@
+package com.gpuflow.agent.api;
+
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+
+import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.core.io.buffer.DataBufferUtils;
+import org.springframework.http.CacheControl;
+import org.springframework.http.ContentDisposition;
+import org.springframework.http.InvalidMediaTypeException;
+import org.springframework.http.MediaType;
+import org.springframework.stereotype.Component;
+import org.springframework.web.reactive.function.BodyExtractors;
+import org.springframework.web.reactive.function.server.ServerRequest;
+import org.springframework.web.reactive.function.server.ServerResponse;
+
+/**
+ * The HTTP edge of the renter routes: reads the body with a hard size limit, parses the id and the
+ * JSON, hands the blocking work to {@link RenterService} on the blocking scheduler, and turns an
+ * {@link ApiProblem} into the SPEC's error body. Nothing here blocks an event-loop thread.
+ */
+@Component
+class RenterHandler {
+
+	static final int BODY_LIMIT = 16 * 1024;
+
+	private final RenterService service;
+
+	private final Scheduler blocking;
+
+	private final ObjectReader json;
+
+	RenterHandler(RenterService service, @Qualifier("renterApiScheduler") Scheduler blocking, ObjectMapper mapper) {
+		this.service = service;
+		this.blocking = blocking;
+		this.json = mapper.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+	}
+
+	Mono<ServerResponse> rental(ServerRequest request) {
+		return handle(body(request).flatMap(ignored -> {
+			RentalId id = id(request);
+			return offLoop(() -> service.rental(id)).flatMap(view -> {
+				Map<String, Object> out = new LinkedHashMap<>();
+				out.put("rentalId", view.rentalId().json());
+				out.put("state", view.state());
+				out.put("startsAt", Times.iso(view.startsAt()));
+				out.put("endsAt", Times.iso(view.endsAt()));
+				return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue(out);
+			});
+		}));
+	}
+
+	Mono<ServerResponse> challenge(ServerRequest request) {
+		// The route takes no body; one is read (and dropped) only to enforce the size limit.
+		return handle(body(request).flatMap(ignored -> {
+			RentalId id = id(request);
+			return offLoop(() -> service.challenge(id)).flatMap(issued -> {
+				Map<String, Object> out = new LinkedHashMap<>();
+				out.put("message", issued.message());
+				out.put("expiresAt", Times.iso(issued.expiresAt()));
+				return ServerResponse.ok()
+					.contentType(MediaType.APPLICATION_JSON)
+					.cacheControl(CacheControl.noStore())
+					.bodyValue(out);
+			});
+		}));
+	}
+
+	Mono<ServerResponse> config(ServerRequest request) {
+		return signed(request, service::config);
+	}
+
+	Mono<ServerResponse> rekey(ServerRequest request) {
+		return signed(request, service::rekey);
+	}
+
+	private interface SignedAction {
+
+		RenterService.Delivery apply(RentalId id, RenterService.SignedRequest request);
+
+	}
+
+	private Mono<ServerResponse> signed(ServerRequest request, SignedAction action) {
+		return handle(body(request).flatMap(bytes -> {
+			RentalId id = id(request);
+			boolean qr = qr(request);
+			requireJson(request);
+			RenterService.SignedRequest signed = signedRequest(bytes);
+			// The QR code is rendered off the loop too: it is CPU work of a few milliseconds.
+			return offLoop(() -> {
+				RenterService.Delivery delivery = action.apply(id, signed);
+				return qr ? Rendered.png(delivery) : Rendered.text(delivery);
+			}).flatMap(Rendered::response);
+		}));
+	}
+
+	private record Rendered(RentalId id, MediaType type, String extension, byte[] bytes, String text) {
+
+		static Rendered text(RenterService.Delivery delivery) {
+			return new Rendered(delivery.rentalId(), MediaType.TEXT_PLAIN, "conf", null, delivery.config());
+		}
+
+		static Rendered png(RenterService.Delivery delivery) {
+			return new Rendered(delivery.rentalId(), MediaType.IMAGE_PNG, "png", QrCode.png(delivery.config()), null);
+		}
+
+		Mono<ServerResponse> response() {
+			ServerResponse.BodyBuilder ok = ServerResponse.ok()
+				.contentType(type)
+				.cacheControl(CacheControl.noStore())
+				.headers(h -> h.setContentDisposition(
+						ContentDisposition.attachment().filename("gpuflow-" + id + "." + extension).build()));
+			return bytes != null ? ok.bodyValue(bytes) : ok.bodyValue(text);
+		}
+
+		@Override
+		public String toString() {
+			return "Rendered[rental=" + id + "]";
+		}
+
+	}
+
+	/** The whole body, at most {@link #BODY_LIMIT} bytes whether or not a length was declared. */
+	private Mono<byte[]> body(ServerRequest request) {
+		if (request.headers().contentLength().orElse(-1) > BODY_LIMIT) {
+			return Mono.error(ApiProblem.tooLarge());
+		}
+		return DataBufferUtils.join(request.body(BodyExtractors.toDataBuffers()), BODY_LIMIT).map(buffer -> {
+			byte[] bytes = new byte[buffer.readableByteCount()];
+			buffer.read(bytes);
+			DataBufferUtils.release(buffer);
+			return bytes;
+		})
+			.defaultIfEmpty(new byte[0])
+			.onErrorMap(DataBufferLimitException.class, e -> ApiProblem.tooLarge());
+	}
+
+	private static RentalId id(ServerRequest request) {
+		try {
+			return RentalId.parse(request.pathVariable("id"));
+		}
+		catch (IllegalArgumentException e) {
+			throw ApiProblem.badRequest(e.getMessage());
+		}
+	}
+
+	private static boolean qr(ServerRequest request) {
+		if (request.queryParams().getOrDefault("format", java.util.List.of()).size() > 1) {
+			throw ApiProblem.badRequest("format is given twice");
+		}
+		Optional<String> format = request.queryParam("format");
+		if (format.isEmpty() || format.get().equals("conf")) {
+			return false;
+		}
+		if (format.get().equals("qr")) {
+			return true;
+		}
+		throw ApiProblem.badRequest("format is qr, conf or absent");
+	}
+
+	/** No content type is read as JSON; anything but JSON is refused with 415. */
+	private static void requireJson(ServerRequest request) {
+		Optional<MediaType> type;
+		try {
+			type = request.headers().contentType();
+		}
+		catch (InvalidMediaTypeException e) {
+			throw ApiProblem.unsupportedMediaType();
+		}
+		if (type.isPresent() && !MediaType.APPLICATION_JSON.isCompatibleWith(type.get())
+				&& !type.get().getSubtype().endsWith("+json")) {
+			throw ApiProblem.unsupportedMediaType();
+		}
+	}
+
+	private RenterService.SignedRequest signedRequest(byte[] bytes) {
+		JsonNode node;
+		try {
+			node = json.readTree(bytes);
+		}
+		catch (IOException e) {
+			throw ApiProblem.badRequest("the body is not JSON");
+		}
+		if (node == null || !node.isObject()) {
+			throw ApiProblem.badRequest("the body is a JSON object {\"message\", \"signature\"}");
+		}
+		JsonNode message = node.get("message");
+		JsonNode signature = node.get("signature");
+		if (message == null || !message.isTextual() || signature == null || !signature.isTextual()) {
+			throw ApiProblem.badRequest("message and signature are both strings");
+		}
+		return new RenterService.SignedRequest(message.textValue(), signature.textValue());
+	}
+
+	private <T> Mono<T> offLoop(Callable<T> work) {
+		return Mono.fromCallable(work).subscribeOn(blocking);
+	}
+
+	private static Mono<ServerResponse> handle(Mono<ServerResponse> response) {
+		return Mono.defer(() -> response).onErrorResume(ApiProblem.class, RenterHandler::problem);
+	}
+
+	static Mono<ServerResponse> problem(ApiProblem problem) {
+		Map<String, String> body = new LinkedHashMap<>();
+		body.put("error", problem.code());
+		body.put("message", problem.getMessage());
+		return ServerResponse.status(problem.status()).contentType(MediaType.APPLICATION_JSON).bodyValue(body);
+	}
+
+}
