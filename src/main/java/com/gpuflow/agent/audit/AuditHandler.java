@@ -20,6 +20,7 @@ import org.springframework.http.HttpStatus;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.stereotype.Component;
+import org.springframework.transaction.TransactionException;
 import org.springframework.util.MultiValueMap;
 import org.springframework.web.reactive.function.server.HandlerFunction;
 import org.springframework.web.reactive.function.server.ServerRequest;
@@ -62,10 +63,13 @@ class AuditHandler {
 		return Mono.defer(() -> {
 			token.check(request.headers().firstHeader(HttpHeaders.AUTHORIZATION));
 			return next.handle(request);
-		}).onErrorResume(ApiProblem.class, AuditHandler::problem).onErrorResume(DataAccessException.class, e -> {
-			log.warn("Audit route {} failed: database unavailable ({})", request.path(), e.getMessage());
-			return problem(new ApiProblem(HttpStatus.SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable"));
-		});
+		})
+			.onErrorResume(ApiProblem.class, AuditHandler::problem)
+			// A transaction that cannot begin is a TransactionException, not a DataAccessException.
+			.onErrorResume(e -> e instanceof DataAccessException || e instanceof TransactionException, e -> {
+				log.warn("Audit route {} failed: database unavailable ({})", request.path(), e.getMessage());
+				return problem(new ApiProblem(HttpStatus.SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable"));
+			});
 	}
 
 	Mono<ServerResponse> sessions(ServerRequest request) {
