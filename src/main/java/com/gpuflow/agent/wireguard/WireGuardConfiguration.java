@@ -2,6 +2,7 @@ package com.gpuflow.agent.wireguard;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 
 import io.micrometer.core.instrument.MeterRegistry;
 
@@ -11,6 +12,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.context.event.EventListener;
 
+import com.gpuflow.agent.audit.LivePeers;
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.config.TunnelNetwork;
 import com.gpuflow.agent.rental.SessionsChanged;
@@ -36,6 +38,17 @@ class WireGuardConfiguration {
 				settings.reconcileInterval());
 		holder.reconciler = reconciler;
 		return reconciler;
+	}
+
+	/** {@code GET /v1/peers} reads the interface as the last reconcile pass saw it. */
+	@Bean
+	LivePeers livePeers(Reconciler reconciler) {
+		return () -> reconciler.snapshot()
+			.peers()
+			.stream()
+			.map(row -> new LivePeers.Peer(row.publicKey(), row.endpoint(), List.copyOf(row.allowedIps()),
+					row.latestHandshake(), row.rxBytes(), row.txBytes()))
+			.toList();
 	}
 
 	@Bean

@@ -25,7 +25,7 @@ class IngestionBenchmark {
 	@Test
 	void backfillAgainstBareGetLogs() throws Exception {
 		int rentals = Integer.getInteger("bench.rentals", 20_000);
-		try (AnvilNode chain = AnvilNode.builder().gasLimit(300_000_000L).start()) {
+		try (AnvilNode chain = AnvilNode.startDefault()) {
 			RentalMarketClient market = RentalMarketClient.deploy(chain);
 			market.registerHost(0, HOST, BigInteger.ONE);
 			long created = System.nanoTime();
