@@ -40,12 +40,22 @@ public final class AgentContext implements AutoCloseable {
 	}
 
 	public static AgentContext start(Map<String, Object> properties) {
+		return start(properties, null);
+	}
+
+	/** With {@code clock} (for example an {@link OffsetClock}) in place of the system clock. */
+	public static AgentContext start(Map<String, Object> properties, java.time.Clock clock) {
 		// As command-line arguments: they outrank application.yml (builder "properties" are mere defaults).
 		String[] args = properties.entrySet()
 			.stream()
 			.map(e -> "--" + e.getKey() + "=" + e.getValue())
 			.toArray(String[]::new);
-		return new AgentContext(new SpringApplicationBuilder(GpuflowAgentApplication.class).run(args));
+		SpringApplicationBuilder builder = new SpringApplicationBuilder(GpuflowAgentApplication.class);
+		if (clock != null) {
+			builder.initializers(context -> ((org.springframework.context.support.GenericApplicationContext) context)
+				.registerBean("testClock", java.time.Clock.class, () -> clock, definition -> definition.setPrimary(true)));
+		}
+		return new AgentContext(builder.run(args));
 	}
 
 	public <T> T bean(Class<T> type) {

@@ -130,20 +130,7 @@ public final class RenterNamespace implements AutoCloseable {
 			throw new IllegalStateException(name + " already has a tunnel");
 		}
 		try {
-			ProcessBuilder builder = new ProcessBuilder("ip", "netns", "exec", name, "wireguard-go", "-f", wgInterface)
-				.redirectErrorStream(true)
-				.redirectOutput(directory.resolve("wireguard-go.log").toFile())
-				.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-			builder.environment().put("WG_PROCESS_FOREGROUND", "1");
-			wireguardGo = builder.start();
-			long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-			while (run(List.of("wg", "show", wgInterface, "public-key"), Duration.ofSeconds(5)).exit() != 0) {
-				if (!wireguardGo.isAlive() || System.nanoTime() > deadline) {
-					throw new IllegalStateException("wireguard-go did not start in " + name + ": "
-							+ Files.readString(directory.resolve("wireguard-go.log")));
-				}
-				Thread.sleep(20);
-			}
+			startWireguardGo();
 			Path config = directory.resolve(wgInterface + ".conf");
 			Files.writeString(config, """
 					[Interface]
@@ -167,10 +154,79 @@ public final class RenterNamespace implements AutoCloseable {
 		catch (IOException e) {
 			throw new IllegalStateException("cannot start wireguard-go in " + name, e);
 		}
+	}
+
+	/**
+	 * Brings the tunnel up from a wg-quick config exactly as the agent served it: {@code wg-quick
+	 * strip} then {@code wg setconf}, the config's Address on the interface and a route for each of
+	 * its AllowedIPs. {@code PrivateKey = <your private key>} (a renter-own key) is filled in with
+	 * this renter's key first, as the renter would.
+	 */
+	public RenterNamespace connectWithConfig(String wgQuickConfig) {
+		if (wireguardGo != null) {
+			throw new IllegalStateException(name + " already has a tunnel");
+		}
+		try {
+			startWireguardGo();
+			Path served = directory.resolve("gpuflow.conf");
+			Files.writeString(served, wgQuickConfig.replace("<your private key>", keys.privateKey()));
+			Files.setPosixFilePermissions(served, PosixFilePermissions.fromString("rw-------"));
+			Path stripped = directory.resolve(wgInterface + ".conf");
+			Files.writeString(stripped, sh("wg-quick", "strip", served.toString()));
+			sh("wg", "setconf", wgInterface, stripped.toString());
+			String address = line(wgQuickConfig, "Address");
+			inside("ip", "address", "add", address, "dev", wgInterface);
+			inside("ip", "link", "set", wgInterface, "up");
+			for (String route : line(wgQuickConfig, "AllowedIPs").split(",")) {
+				inside("ip", "route", "replace", route.trim(), "dev", wgInterface);
+			}
+			return this;
+		}
+		catch (IOException e) {
+			throw new IllegalStateException("cannot bring the tunnel up in " + name, e);
+		}
+	}
+
+	private void startWireguardGo() throws IOException {
+		try {
+			ProcessBuilder builder = new ProcessBuilder("ip", "netns", "exec", name, "wireguard-go", "-f", wgInterface)
+				.redirectErrorStream(true)
+				.redirectOutput(directory.resolve("wireguard-go.log").toFile())
+				.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+			builder.environment().put("WG_PROCESS_FOREGROUND", "1");
+			wireguardGo = builder.start();
+			long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+			while (run(List.of("wg", "show", wgInterface, "public-key"), Duration.ofSeconds(5)).exit() != 0) {
+				if (!wireguardGo.isAlive() || System.nanoTime() > deadline) {
+					throw new IllegalStateException("wireguard-go did not start in " + name + ": "
+							+ Files.readString(directory.resolve("wireguard-go.log")));
+				}
+				Thread.sleep(20);
+			}
+		}
 		catch (InterruptedException e) {
 			Thread.currentThread().interrupt();
 			throw new IllegalStateException(e);
 		}
+	}
+
+	/** A renter editing its own side: send the whole {@code cidr} into the tunnel. */
+	public void widenAllowedIps(String serverPublicKey, String cidr) {
+		sh("wg", "set", wgInterface, "peer", serverPublicKey, "allowed-ips", cidr);
+		inside("ip", "route", "replace", cidr, "dev", wgInterface);
+	}
+
+	/** A default route via the root namespace, so this renter reaches any of the host's addresses. */
+	public void routeViaHost() {
+		inside("ip", "route", "replace", "default", "via", hostAddress);
+	}
+
+	private static String line(String config, String key) {
+		return config.lines()
+			.filter(l -> l.startsWith(key + " "))
+			.map(l -> l.substring(l.indexOf('=') + 1).trim())
+			.findFirst()
+			.orElseThrow(() -> new IllegalArgumentException("no " + key + " in the config"));
 	}
 
 	/** Connects from inside the namespace and returns everything the server sent before closing. */
@@ -222,6 +278,10 @@ public final class RenterNamespace implements AutoCloseable {
 
 	public String wgInterface() {
 		return wgInterface;
+	}
+
+	public String privateKeyForTests() {
+		return keys.privateKey();
 	}
 
 	public String publicKey() {
