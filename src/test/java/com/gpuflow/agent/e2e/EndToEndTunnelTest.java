@@ -163,6 +163,9 @@ class EndToEndTunnelTest {
 		RenterNamespace.sh("wg", "set", wgInterface, "peer", stranger, "allowed-ips", "10.213." + subnet + ".250/32");
 		Eventually.await(Duration.ofSeconds(3), "hand edits repaired",
 				() -> peers().contains(alicePublic) && !peers().contains(stranger));
+		// Alice's side still holds the old session keys: WireGuard re-handshakes once it sees no reply.
+		Eventually.await(Duration.ofSeconds(40), "alice's tunnel works again after the repair",
+				() -> read(alice, serverIp, service.port()).contains("hello from the GPU host"));
 
 		// Database unreachable: the interface keeps its peers, and the tunnel keeps working.
 		databaseProxy.cut();
