@@ -35,6 +35,7 @@ public final class AgentContext implements AutoCloseable {
 		properties.put("chain.poll-interval", "100ms");
 		properties.put("server.port", "0");
 		properties.put("gpuflow.wireguard.enabled", "false");
+		properties.put("gpuflow.chain.autostart", "true");
 		properties.put("gpuflow.key-encryption-key", java.util.Base64.getEncoder().encodeToString(new byte[32]));
 		return properties;
 	}
