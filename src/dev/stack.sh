@@ -46,9 +46,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 wait_for() { # seconds, description, command...
-	local deadline=$((SECONDS + $1)) what=$2; shift 2
+	local seconds=$1 deadline=$((SECONDS + $1)) what=$2; shift 2
 	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || fail "$what (waited)"
+		if [ $SECONDS -ge $deadline ]; then
+			[ -f "$STATE_DIR/agent.log" ] && { echo "--- agent log (last 40 lines)"; tail -40 "$STATE_DIR/agent.log"; }
+			fail "$what (waited $seconds s)"
+		fi
 		sleep 0.2
 	done
 }
@@ -92,13 +95,10 @@ export SPRING_DATASOURCE_URL=jdbc:postgresql://127.0.0.1:5432/gpuflow_dev SPRING
 	WG_ENDPOINT=${WG_ENDPOINT:-$ENDPOINT_DEFAULT} WG_PRIVATE_KEY_FILE=${WG_PRIVATE_KEY_FILE:-/var/lib/gpuflow/server.key} \
 	SERVER_PORT="$HTTP_PORT" AUDIT_TOKEN=${AUDIT_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')} \
 	GPUFLOW_KEY_ENCRYPTION_KEY=${GPUFLOW_KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
-java -jar target/gpuflow-agent.jar >"$STATE_DIR/agent.log" 2>&1 &
+"$JAVA_HOME/bin/java" -jar target/gpuflow-agent.jar >"$STATE_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 pids+=($AGENT_PID)
-if ! wait_for 90 "the agent is healthy" curl -sf "$API/actuator/health"; then
-	tail -30 "$STATE_DIR/agent.log"
-	exit 1
-fi
+wait_for 90 "the agent is healthy" curl -sf "$API/actuator/health"
 echo "agent up: $API (dashboard at $API/ with AUDIT_TOKEN=$AUDIT_TOKEN)"
 
 fetch_config() { # rental id, output file
@@ -135,15 +135,20 @@ fi
 # --- demo: a renter goes all the way ------------------------------------------------------------
 step "a service of the GPU host listens on the server's tunnel address 10.77.0.1:8000"
 wait_for 20 "the server's tunnel address is up" ip -4 addr show dev "$WG_IF"
-socat TCP-LISTEN:8000,bind=10.77.0.1,fork,reuseaddr \
-	SYSTEM:'printf "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the GPU host\n"' &
+cat >"$STATE_DIR/respond.sh" <<'SH'
+#!/bin/sh
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the GPU host\n'
+SH
+chmod +x "$STATE_DIR/respond.sh"
+socat TCP-LISTEN:8000,bind=10.77.0.1,fork,reuseaddr EXEC:"$STATE_DIR/respond.sh" 2>/dev/null &
 pids+=($!)
 
 step "the renter rents for 10 minutes on chain (agent-generated key)"
 "$CAST" send --rpc-url "$RPC" --private-key "$RENTER_KEY" --value 600gwei "$CONTRACT" \
 	"rent(bytes32,uint64,bytes32)" "$HOST_ID" 600 "0x$(printf '0%.0s' {1..64})" >/dev/null
 state() { curl -sf "$API/v1/rentals/1" | jq -r .state; }
-wait_for 20 "rental 1 is ACTIVE" test "$(state)" = ACTIVE
+is_state() { [ "$(state)" = "$1" ]; }
+wait_for 20 "rental 1 is ACTIVE" is_state ACTIVE
 curl -s "$API/v1/rentals/1"; echo
 
 step "the renter signs a challenge with its wallet and fetches its one-time config"
@@ -169,7 +174,7 @@ echo "reached 10.77.0.1:8000 from $TUNNEL_IP"
 step "the renter ends the rental on chain"
 "$CAST" send --rpc-url "$RPC" --private-key "$RENTER_KEY" "$CONTRACT" "endRental(uint256)" 1 >/dev/null
 ended_at=$SECONDS
-wait_for 10 "rental 1 is ENDED" test "$(state)" = ENDED
+wait_for 10 "rental 1 is ENDED" is_state ENDED
 peer_gone() { [ -z "$(wg show "$WG_IF" peers)" ]; }
 wait_for 5 "the peer is removed" peer_gone
 echo "peer removed $((SECONDS - ended_at)) s after the end was sent"
