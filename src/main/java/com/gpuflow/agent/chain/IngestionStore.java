@@ -1,5 +1,6 @@
 package com.gpuflow.agent.chain;
 
+import com.gpuflow.agent.rental.RentalEvent;
 import java.math.BigDecimal;
 import java.sql.Timestamp;
 import java.time.Instant;

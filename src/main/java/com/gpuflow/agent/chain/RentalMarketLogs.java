@@ -1,5 +1,6 @@
 package com.gpuflow.agent.chain;
 
+import com.gpuflow.agent.rental.RentalEvent;
 import java.math.BigInteger;
 import java.time.Instant;
 import java.util.HexFormat;

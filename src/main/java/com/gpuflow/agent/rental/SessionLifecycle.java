@@ -11,7 +11,6 @@ import java.util.Optional;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
-import com.gpuflow.agent.chain.RentalEvent;
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.ipam.Leases;
 import com.gpuflow.agent.keys.RenterKeyVault;

@@ -9,9 +9,6 @@ import java.util.Optional;
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
-import com.gpuflow.agent.wireguard.DesiredPeer;
-import com.gpuflow.agent.wireguard.PeerObservation;
-import com.gpuflow.agent.wireguard.SessionPort;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Component;

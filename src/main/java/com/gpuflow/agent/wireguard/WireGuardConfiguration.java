@@ -1,5 +1,6 @@
 package com.gpuflow.agent.wireguard;
 
+import com.gpuflow.agent.rental.SessionPort;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;

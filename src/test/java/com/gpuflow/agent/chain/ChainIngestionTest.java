@@ -215,4 +215,32 @@ class ChainIngestionTest {
 		Files.deleteIfExists(stateDirectory);
 	}
 
+	@Test
+	void aWebsocketNewHeadWakesThePollerLongBeforeItsInterval() {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = market();
+		Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
+		properties.put("chain.poll-interval", "60s");
+		properties.put("chain.ws-url", chain.wsUrl());
+		agent = AgentContext.start(properties);
+		JdbcClient jdbc = agent.jdbc();
+		Eventually.never(Duration.ofSeconds(2), "a session before any rental", () -> count(jdbc, "select count(*) from sessions") > 0);
+
+		var rental = market.rent(1, HOST, 3600, RentalMarketClient.ZERO_KEY);
+		Eventually.await(Duration.ofSeconds(10), "active well before the 60 s poll",
+				() -> state(jdbc, rental.rentalId()).equals("ACTIVE"));
+	}
+
+	@Test
+	void aDeadWebsocketDoesNotStopPolling() {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = market();
+		Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
+		properties.put("chain.ws-url", "ws://127.0.0.1:1");
+		agent = AgentContext.start(properties);
+		JdbcClient jdbc = agent.jdbc();
+		var rental = market.rent(1, HOST, 3600, RentalMarketClient.ZERO_KEY);
+		Eventually.await(DEADLINE, "active through polling alone", () -> state(jdbc, rental.rentalId()).equals("ACTIVE"));
+	}
+
 }

@@ -1,5 +1,8 @@
 package com.gpuflow.agent.wireguard;
 
+import com.gpuflow.agent.rental.SessionPort;
+import com.gpuflow.agent.rental.DesiredPeer;
+import com.gpuflow.agent.rental.PeerObservation;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

@@ -1,4 +1,4 @@
-package com.gpuflow.agent.chain;
+package com.gpuflow.agent.rental;
 
 import java.math.BigInteger;
 import java.time.Instant;

@@ -1,4 +1,4 @@
-package com.gpuflow.agent.wireguard;
+package com.gpuflow.agent.rental;
 
 import java.time.Instant;
 
