@@ -3,10 +3,14 @@ const fs = require('fs');
 const path = require('path');
 const solc = require('solc');
 
-const source = fs.readFileSync(path.join(__dirname, 'src', 'RentalMarket.sol'), 'utf8');
+// test/*.sol are helpers for tests and benchmarks only (written to out/test/).
+const read = (...parts) => fs.readFileSync(path.join(__dirname, ...parts), 'utf8');
 const input = {
   language: 'Solidity',
-  sources: { 'RentalMarket.sol': { content: source } },
+  sources: {
+    'RentalMarket.sol': { content: read('src', 'RentalMarket.sol') },
+    'test/BulkRenter.sol': { content: read('test', 'BulkRenter.sol') },
+  },
   settings: {
     optimizer: { enabled: true, runs: 200 },
     evmVersion: 'paris',
@@ -23,4 +27,7 @@ const outDir = path.join(__dirname, 'out');
 fs.mkdirSync(outDir, { recursive: true });
 fs.writeFileSync(path.join(outDir, 'RentalMarket.abi'), JSON.stringify(contract.abi, null, 2) + '\n');
 fs.writeFileSync(path.join(outDir, 'RentalMarket.bin'), contract.evm.bytecode.object + '\n');
+const bulk = output.contracts['test/BulkRenter.sol'].BulkRenter;
+fs.mkdirSync(path.join(outDir, 'test'), { recursive: true });
+fs.writeFileSync(path.join(outDir, 'test', 'BulkRenter.bin'), bulk.evm.bytecode.object + '\n');
 console.log(`RentalMarket compiled with solc ${solc.version()}: ${contract.evm.bytecode.object.length / 2} bytes`);

@@ -1,5 +1,6 @@
 package com.gpuflow.agent.testsupport;
 
+import com.gpuflow.agent.chain.RentalMarketLogs;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;
@@ -69,21 +70,12 @@ public final class RentalMarketClient {
 			}, new TypeReference<Uint256>() {
 			}));
 
-	public static final Event RENTAL_CREATED = new Event("RentalCreated", List.of(new TypeReference<Uint256>(true) {
-	}, new TypeReference<Bytes32>(true) {
-	}, new TypeReference<Address>(true) {
-	}, new TypeReference<Uint64>() {
-	}, new TypeReference<Uint64>() {
-	}, new TypeReference<Bytes32>() {
-	}));
+	// The agent's own definitions: the client emits exactly what the ingester decodes.
+	public static final Event RENTAL_CREATED = RentalMarketLogs.RENTAL_CREATED;
 
-	public static final Event RENTAL_EXTENDED = new Event("RentalExtended", List.of(new TypeReference<Uint256>(true) {
-	}, new TypeReference<Uint64>() {
-	}));
+	public static final Event RENTAL_EXTENDED = RentalMarketLogs.RENTAL_EXTENDED;
 
-	public static final Event RENTAL_ENDED = new Event("RentalEnded", List.of(new TypeReference<Uint256>(true) {
-	}, new TypeReference<Uint64>() {
-	}));
+	public static final Event RENTAL_ENDED = RentalMarketLogs.RENTAL_ENDED;
 
 	public static final Event WITHDRAWN = new Event("Withdrawn", List.of(new TypeReference<Address>(true) {
 	}, new TypeReference<Uint256>() {
