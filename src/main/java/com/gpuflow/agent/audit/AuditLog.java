@@ -1,6 +1,8 @@
 package com.gpuflow.agent.audit;
 
+import java.math.BigDecimal;
 import java.math.BigInteger;
+import java.util.List;
 
 import com.gpuflow.agent.config.AgentSettings;
 
@@ -15,6 +17,9 @@ import org.springframework.stereotype.Component;
 @Component
 public class AuditLog {
 
+	public record Entry(long sessionId, BigInteger rentalId, AuditKind kind, String detail) {
+	}
+
 	private final JdbcClient jdbc;
 
 	private final String hostId;
@@ -25,8 +30,32 @@ public class AuditLog {
 	}
 
 	public void append(long sessionId, BigInteger rentalId, AuditKind kind, String detail) {
-		jdbc.sql("insert into audit_log (host_id, session_id, rental_id, kind, detail) values (?, ?, ?, ?, ?)")
-			.params(hostId, sessionId, rentalId == null ? null : new java.math.BigDecimal(rentalId), kind.code(), detail == null ? "" : detail)
+		appendAll(List.of(new Entry(sessionId, rentalId, kind, detail)));
+	}
+
+	/** Appends in list order with one statement (the chain trigger still runs per row). */
+	public void appendAll(List<Entry> entries) {
+		if (entries.isEmpty()) {
+			return;
+		}
+		int n = entries.size();
+		Long[] sessions = new Long[n];
+		BigDecimal[] rentals = new BigDecimal[n];
+		String[] kinds = new String[n];
+		String[] details = new String[n];
+		for (int i = 0; i < n; i++) {
+			Entry entry = entries.get(i);
+			sessions[i] = entry.sessionId();
+			rentals[i] = entry.rentalId() == null ? null : new BigDecimal(entry.rentalId());
+			kinds[i] = entry.kind().code();
+			details[i] = entry.detail() == null ? "" : entry.detail();
+		}
+		jdbc.sql("""
+				insert into audit_log (host_id, session_id, rental_id, kind, detail)
+				select ?, s, r, k, d
+				from unnest(?::bigint[], ?::numeric[], ?::text[], ?::text[]) with ordinality as t(s, r, k, d, n)
+				order by n""")
+			.params(hostId, sessions, rentals, kinds, details)
 			.update();
 	}
 

@@ -86,69 +86,162 @@ class IngestionStore {
 			.list();
 	}
 
+	/** One log of ours, decoded (or refused with a reason), about to be stored. */
+	private record Kept(ChainLog log, RentalEvent event, String undecodable) {
+
+		String key() {
+			return log.txHash() + ":" + log.logIndex();
+		}
+
+	}
+
 	Outcome persist(List<ChainLog> logs, BlockRef upTo, Instant now) {
 		return transactions.execute(status -> {
 			List<ChainLog> ordered = new ArrayList<>(logs);
 			ordered.sort(Comparator.comparingLong(ChainLog::blockNumber).thenComparingInt(ChainLog::logIndex));
+			List<Kept> kept = ours(ordered);
+			Map<String, Long> inserted = insertEvents(kept);
+
 			Map<Long, String> blocks = new LinkedHashMap<>();
-			Leases.Allocation addresses = null;
+			Leases.Allocation addresses = kept.isEmpty() ? null : leases.begin(now);
+			List<SessionLifecycle.Confirmed> created = new ArrayList<>();
 			int stored = 0;
 			int undecodable = 0;
 			boolean changed = false;
-			for (ChainLog chainLog : ordered) {
-				RentalEvent event;
-				try {
-					event = RentalMarketLogs.decode(chainLog);
-				}
-				catch (RentalMarketLogs.UndecodableLogException e) {
-					// Recorded and skipped: one bad log must not stop the host (no crash loop).
-					if (insert(chainLog, "Undecodable", null, undecodablePayload(chainLog, e.getMessage())) != null) {
-						log.warn("Skipped an undecodable log at block {} tx {} index {}: {}", chainLog.blockNumber(),
-								chainLog.txHash(), chainLog.logIndex(), e.getMessage());
-						blocks.put(chainLog.blockNumber(), chainLog.blockHash());
-						undecodable++;
-					}
-					continue;
-				}
-				if (event == null || !concernsThisHost(event)) {
-					continue;
-				}
-				Long eventId = insert(chainLog, kind(event), new BigDecimal(event.rentalId()), payload(event));
+			for (Kept item : kept) {
+				Long eventId = inserted.get(item.key());
 				if (eventId == null) {
 					continue; // already persisted: inserts are idempotent by tx hash + log index
 				}
+				ChainLog chainLog = item.log();
 				blocks.put(chainLog.blockNumber(), chainLog.blockHash());
-				stored++;
-				if (addresses == null) {
-					addresses = leases.begin(now);
+				if (item.event() == null) {
+					// Recorded and skipped: one bad log must not stop the host (no crash loop).
+					log.warn("Skipped an undecodable log at block {} tx {} index {}: {}", chainLog.blockNumber(),
+							chainLog.txHash(), chainLog.logIndex(), item.undecodable());
+					undecodable++;
+					continue;
 				}
+				stored++;
 				String origin = "block " + chainLog.blockNumber() + " tx " + chainLog.txHash() + " log " + chainLog.logIndex();
-				switch (event) {
-					case RentalEvent.Created created -> {
-						sessions.created(eventId, created, origin, now, addresses);
-						changed = true;
+				switch (item.event()) {
+					case RentalEvent.Created c -> created.add(new SessionLifecycle.Confirmed(eventId, c, origin));
+					case RentalEvent.Extended extended -> {
+						// Later events need the sessions created before them in chain order.
+						changed |= flush(created, now, addresses);
+						changed |= sessions.extended(extended, now, addresses);
 					}
-					case RentalEvent.Extended extended -> changed |= sessions.extended(extended, now, addresses);
-					case RentalEvent.Ended ended -> changed |= sessions.ended(ended, now);
+					case RentalEvent.Ended ended -> {
+						changed |= flush(created, now, addresses);
+						changed |= sessions.ended(ended, now);
+					}
 				}
 			}
+			changed |= flush(created, now, addresses);
 			if (addresses != null) {
 				addresses.finish();
 			}
 			blocks.put(upTo.number(), upTo.hash());
-			for (Map.Entry<Long, String> block : blocks.entrySet()) {
-				jdbc.sql("""
-						insert into chain_blocks (host_id, contract, block_number, block_hash) values (?, ?, ?, ?)
-						on conflict (host_id, contract, block_number) do update set block_hash = excluded.block_hash""")
-					.params(hostId, contract, block.getKey(), block.getValue())
-					.update();
-			}
+			Long[] numbers = blocks.keySet().toArray(Long[]::new);
+			String[] hashes = blocks.values().toArray(String[]::new);
+			jdbc.sql("""
+					insert into chain_blocks (host_id, contract, block_number, block_hash)
+					select ?, ?, n, h from unnest(?::bigint[], ?::text[]) as t(n, h)
+					on conflict (host_id, contract, block_number) do update set block_hash = excluded.block_hash""")
+				.params(hostId, contract, numbers, hashes)
+				.update();
 			jdbc.sql("delete from chain_blocks where host_id = ? and contract = ? and block_number < ?")
 				.params(hostId, contract, upTo.number() - REORG_WINDOW)
 				.update();
 			moveCheckpoint(upTo);
 			return new Outcome(stored, undecodable, changed);
 		});
+	}
+
+	private boolean flush(List<SessionLifecycle.Confirmed> created, Instant now, Leases.Allocation addresses) {
+		if (created.isEmpty()) {
+			return false;
+		}
+		sessions.created(List.copyOf(created), now, addresses);
+		created.clear();
+		return true;
+	}
+
+	/**
+	 * The logs that concern this host: its RentalCreated, and extensions and ends of its rentals
+	 * (they carry no host id: they are ours when the rental is, including one created in this very
+	 * range), plus logs that do not decode, which are kept as a record.
+	 */
+	private List<Kept> ours(List<ChainLog> ordered) {
+		List<Kept> decoded = new ArrayList<>(ordered.size());
+		java.util.Set<String> ourRentals = new java.util.HashSet<>();
+		java.util.Set<String> laterRentals = new java.util.HashSet<>();
+		for (ChainLog chainLog : ordered) {
+			try {
+				RentalEvent event = RentalMarketLogs.decode(chainLog);
+				if (event instanceof RentalEvent.Created created) {
+					if (created.hostId().equals(hostId)) {
+						ourRentals.add(created.rentalId().toString());
+						decoded.add(new Kept(chainLog, event, null));
+					}
+				}
+				else if (event != null) {
+					laterRentals.add(event.rentalId().toString());
+					decoded.add(new Kept(chainLog, event, null));
+				}
+			}
+			catch (RentalMarketLogs.UndecodableLogException e) {
+				decoded.add(new Kept(chainLog, null, e.getMessage()));
+			}
+		}
+		laterRentals.removeAll(ourRentals);
+		if (!laterRentals.isEmpty()) {
+			ourRentals.addAll(jdbc.sql("""
+					select rental_id::text from sessions
+					where host_id = ? and contract = ? and rental_id = any(?::numeric[]) and state <> 'REORGED_OUT'""")
+				.params(hostId, contract, laterRentals.toArray(String[]::new))
+				.query(String.class)
+				.list());
+		}
+		return decoded.stream()
+			.filter(k -> k.event() == null || ourRentals.contains(k.event().rentalId().toString()))
+			.toList();
+	}
+
+	/** @return the new rows' ids by tx hash and log index; rows already stored are absent */
+	private Map<String, Long> insertEvents(List<Kept> kept) {
+		Map<String, Long> ids = new java.util.HashMap<>();
+		if (kept.isEmpty()) {
+			return ids;
+		}
+		int n = kept.size();
+		Long[] blockNumbers = new Long[n];
+		String[] blockHashes = new String[n];
+		String[] txHashes = new String[n];
+		Integer[] logIndexes = new Integer[n];
+		String[] kinds = new String[n];
+		String[] rentalIds = new String[n];
+		String[] payloads = new String[n];
+		for (int i = 0; i < n; i++) {
+			Kept item = kept.get(i);
+			blockNumbers[i] = item.log().blockNumber();
+			blockHashes[i] = item.log().blockHash();
+			txHashes[i] = item.log().txHash();
+			logIndexes[i] = item.log().logIndex();
+			kinds[i] = item.event() == null ? "Undecodable" : kind(item.event());
+			rentalIds[i] = item.event() == null ? null : item.event().rentalId().toString();
+			payloads[i] = item.event() == null ? undecodablePayload(item.log(), item.undecodable()) : payload(item.event());
+		}
+		jdbc.sql("""
+				insert into chain_events (host_id, contract, block_number, block_hash, tx_hash, log_index, kind, rental_id, payload)
+				select ?, ?, b, h, t, i, k, r::numeric, p::jsonb
+				from unnest(?::bigint[], ?::text[], ?::text[], ?::int[], ?::text[], ?::text[], ?::text[]) as u(b, h, t, i, k, r, p)
+				on conflict (host_id, contract, tx_hash, log_index) where orphaned_at is null do nothing
+				returning id, tx_hash, log_index""")
+			.params(hostId, contract, blockNumbers, blockHashes, txHashes, logIndexes, kinds, rentalIds, payloads)
+			.query((rs, row) -> ids.put(rs.getString(2) + ":" + rs.getInt(3), rs.getLong(1)))
+			.list();
+		return ids;
 	}
 
 	/**
@@ -219,15 +312,6 @@ class IngestionStore {
 		});
 	}
 
-	boolean concernsThisHost(RentalEvent event) {
-		return switch (event) {
-			case RentalEvent.Created created -> created.hostId().equals(hostId);
-			// Extensions and ends carry no host id: they are ours when the rental is.
-			case RentalEvent.Extended extended -> sessions.live(extended.rentalId()).isPresent();
-			case RentalEvent.Ended ended -> sessions.live(ended.rentalId()).isPresent();
-		};
-	}
-
 	private void moveCheckpoint(BlockRef block) {
 		jdbc.sql("""
 				insert into chain_cursor (host_id, contract, block_number, block_hash, updated_at) values (?, ?, ?, ?, now())
@@ -235,19 +319,6 @@ class IngestionStore {
 				  set block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()""")
 			.params(hostId, contract, block.number(), block.hash())
 			.update();
-	}
-
-	private Long insert(ChainLog chainLog, String kind, BigDecimal rentalId, String payload) {
-		return jdbc.sql("""
-				insert into chain_events (host_id, contract, block_number, block_hash, tx_hash, log_index, kind, rental_id, payload)
-				values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)
-				on conflict (host_id, contract, tx_hash, log_index) where orphaned_at is null do nothing
-				returning id""")
-			.params(hostId, contract, chainLog.blockNumber(), chainLog.blockHash(), chainLog.txHash(), chainLog.logIndex(),
-					kind, rentalId, payload)
-			.query(Long.class)
-			.optional()
-			.orElse(null);
 	}
 
 	private static String kind(RentalEvent event) {

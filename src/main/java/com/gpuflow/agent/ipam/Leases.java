@@ -78,7 +78,9 @@ public class Leases {
 
 		private OptionalLong cursor;
 
-		private boolean cursorMoved;
+		private final java.util.List<Long> leasedSessions = new java.util.ArrayList<>();
+
+		private final java.util.List<String> leasedIps = new java.util.ArrayList<>();
 
 		Allocation(Instant now, Set<Long> unavailable, OptionalLong cursor) {
 			this.now = now;
@@ -86,7 +88,10 @@ public class Leases {
 			this.cursor = cursor;
 		}
 
-		/** @return the address leased to the session, empty when the pool is full */
+		/**
+		 * Picks the session's address; the lease rows are written together by {@link #finish()}.
+		 * @return the address leased to the session, empty when the pool is full
+		 */
 		public Optional<String> lease(long sessionId) {
 			OptionalLong next = AddressAllocator.next(network, cursor, unavailable::contains);
 			if (next.isEmpty()) {
@@ -96,26 +101,32 @@ public class Leases {
 				return Optional.empty();
 			}
 			String ip = TunnelNetwork.toDotted(next.getAsLong());
-			jdbc.sql("""
-					insert into leases (host_id, ip, session_id, held_from, reserved)
-					values (?, ?::inet, ?, ?, tstzrange(?, null))""")
-				.params(hostId, ip, sessionId, Timestamp.from(now), Timestamp.from(now))
-				.update();
 			unavailable.add(next.getAsLong());
 			cursor = next;
-			cursorMoved = true;
+			leasedSessions.add(sessionId);
+			leasedIps.add(ip);
 			return Optional.of(ip);
 		}
 
-		/** Saves the next-fit cursor; call once at the end of the batch. */
+		/** Writes the leases and the next-fit cursor; call once, after the sessions exist, before commit. */
 		public void finish() {
-			if (cursorMoved) {
-				jdbc.sql("""
-						insert into ipam_cursor (host_id, last_ip) values (?, ?::inet)
-						on conflict (host_id) do update set last_ip = excluded.last_ip""")
-					.params(hostId, TunnelNetwork.toDotted(cursor.getAsLong()))
-					.update();
+			if (leasedSessions.isEmpty()) {
+				return;
 			}
+			jdbc.sql("""
+					insert into leases (host_id, ip, session_id, held_from, reserved)
+					select ?, ip::inet, session_id, ?, tstzrange(?, null)
+					from unnest(?::text[], ?::bigint[]) as t(ip, session_id)""")
+				.params(hostId, Timestamp.from(now), Timestamp.from(now), leasedIps.toArray(String[]::new),
+						leasedSessions.toArray(Long[]::new))
+				.update();
+			jdbc.sql("""
+					insert into ipam_cursor (host_id, last_ip) values (?, ?::inet)
+					on conflict (host_id) do update set last_ip = excluded.last_ip""")
+				.params(hostId, TunnelNetwork.toDotted(cursor.getAsLong()))
+				.update();
+			leasedSessions.clear();
+			leasedIps.clear();
 		}
 
 	}
