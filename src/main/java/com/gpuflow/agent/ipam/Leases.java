@@ -108,7 +108,10 @@ public class Leases {
 			return Optional.of(ip);
 		}
 
-		/** Writes the leases and the next-fit cursor; call once, after the sessions exist, before commit. */
+		/**
+		 * Writes the leases picked so far and the next-fit cursor; call after their sessions exist and
+		 * before anything may release them (it may be called again for later picks).
+		 */
 		public void finish() {
 			if (leasedSessions.isEmpty()) {
 				return;

@@ -154,6 +154,8 @@ public class SessionLifecycle {
 			.params(hostId, contract, ts(now), sessionIds, rentalIds, renters, states, startsAt, endsAt, eventIds, keySources,
 					publicKeys, sealedKeys, createdAt, tunnelIps, poolExhausted)
 			.update();
+		// The leases now, not at the end of the range: a later event in it may end one of these sessions.
+		addresses.finish();
 		audit.appendAll(entries);
 	}
 
@@ -286,6 +288,7 @@ public class SessionLifecycle {
 
 	private boolean assignAddress(long sessionId, Leases.Allocation addresses) {
 		Optional<String> ip = addresses.lease(sessionId);
+		addresses.finish();
 		if (ip.isPresent()) {
 			jdbc.sql("update sessions set tunnel_ip = ?::inet, pool_exhausted = false where id = ?")
 				.params(ip.get(), sessionId)

@@ -73,18 +73,34 @@ class ChainIngestionTest {
 		var theirs = market.rent(2, OTHER_HOST, 3600, RentalMarketClient.ZERO_KEY);
 		market.extend(1, mine.rentalId(), 600, BigInteger.valueOf(600));
 		market.extend(2, theirs.rentalId(), 600, BigInteger.valueOf(600));
+		var endedEarly = market.rent(3, HOST, 3600, RentalMarketClient.ZERO_KEY);
+		market.endRental(3, endedEarly.rentalId());
 		agent = AgentContext.start(AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST));
 		JdbcClient jdbc = agent.jdbc();
 
 		Eventually.await(DEADLINE, "the extension of our rental is applied",
 				() -> count(jdbc, "select count(*) from sessions where ends_at = to_timestamp(?)", mine.endsAt() + 600) == 1);
-		assertThat(count(jdbc, "select count(*) from sessions")).isEqualTo(1);
+		Eventually.await(DEADLINE, "the rental created and ended in one range is ended",
+				() -> state(jdbc, endedEarly.rentalId()).equals("ENDED"));
+		assertThat(count(jdbc, "select count(*) from sessions")).isEqualTo(2);
+		assertThat(count(jdbc, "select count(*) from leases where held_to is null")).as("only the active session holds an address")
+			.isEqualTo(1);
+		assertThat(count(jdbc, "select count(*) from sessions where sealed_private_key is not null")).isEqualTo(1);
 		assertThat(count(jdbc, "select count(*) from chain_events where rental_id = ?", new BigDecimal(theirs.rentalId())))
 			.as("events of the other host's rental are not stored").isZero();
-		assertThat(jdbc.sql("select renter from sessions").query(String.class).single()).isEqualTo(mine.renter().toLowerCase());
-		assertThat(jdbc.sql("select host(tunnel_ip) from sessions").query(String.class).single()).isEqualTo("10.77.0.2");
-		assertThat(jdbc.sql("select kind from audit_log order by id").query(String.class).list())
-			.containsExactly("created", "confirmed", "extended");
+		assertThat(jdbc.sql("select renter from sessions where rental_id = ?").param(new BigDecimal(mine.rentalId()))
+			.query(String.class)
+			.single()).isEqualTo(mine.renter().toLowerCase());
+		assertThat(jdbc.sql("select host(tunnel_ip) from sessions where rental_id = ?").param(new BigDecimal(mine.rentalId()))
+			.query(String.class)
+			.single()).isEqualTo("10.77.0.2");
+		assertThat(jdbc.sql("select kind from audit_log where rental_id = ? order by id").param(new BigDecimal(mine.rentalId()))
+			.query(String.class)
+			.list()).containsExactly("created", "confirmed", "extended");
+		assertThat(jdbc.sql("select kind from audit_log where rental_id = ? order by id")
+			.param(new BigDecimal(endedEarly.rentalId()))
+			.query(String.class)
+			.list()).containsExactly("created", "confirmed", "key_destroyed", "ended");
 	}
 
 	@Test
