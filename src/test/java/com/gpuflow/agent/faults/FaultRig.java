@@ -222,7 +222,13 @@ final class FaultRig implements AutoCloseable {
 	<T> T query(String sql, ResultReader<T> reader, Object... params) {
 		try (var connection = this.database.open(); var statement = connection.prepareStatement(sql)) {
 			for (int i = 0; i < params.length; i++) {
-				Object param = (params[i] instanceof BigInteger big) ? new BigDecimal(big) : params[i];
+				Object param = params[i];
+				if (param instanceof BigInteger big) {
+					param = new BigDecimal(big);
+				}
+				else if (param instanceof Long[] ids) {
+					param = connection.createArrayOf("bigint", ids);
+				}
 				statement.setObject(i + 1, param);
 			}
 			try (ResultSet rs = statement.executeQuery()) {
