@@ -220,6 +220,10 @@ final class AgentProcess implements AutoCloseable {
 		catch (IllegalStateException shuttingDown) {
 			// the hook runs anyway
 		}
+		if (Boolean.getBoolean("faults.keepLogs")) {
+			System.out.println("agent log kept: " + this.logFile);
+			return;
+		}
 		try {
 			Files.deleteIfExists(this.logFile);
 		}
