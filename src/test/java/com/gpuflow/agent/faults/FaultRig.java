@@ -292,8 +292,13 @@ final class FaultRig implements AutoCloseable {
 		}
 	}
 
-	/** Prometheus text of the agent: one sample's value (the first line starting with {@code series}). */
+	/** Prometheus text of the agent: the sum of the samples of {@code series}. */
 	Optional<Double> metric(AgentProcess agent, String series) {
+		return metricWhere(agent, series, "");
+	}
+
+	/** The sum of the samples of {@code series} whose labels contain {@code label}. */
+	Optional<Double> metricWhere(AgentProcess agent, String series, String label) {
 		try {
 			String body = this.http
 				.send(HttpRequest.newBuilder(URI.create(agent.baseUrl() + "/actuator/prometheus"))
@@ -303,7 +308,7 @@ final class FaultRig implements AutoCloseable {
 			double sum = 0;
 			boolean found = false;
 			for (String line : body.lines().toList()) {
-				if (line.startsWith(series)) {
+				if ((line.startsWith(series + "{") || line.startsWith(series + " ")) && line.contains(label)) {
 					sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
 					found = true;
 				}
