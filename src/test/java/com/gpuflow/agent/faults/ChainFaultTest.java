@@ -113,10 +113,11 @@ class ChainFaultTest {
 				long reorgAt = System.nanoTime();
 				rig.chain.reorg(depth);
 				Eventually.await(Duration.ofSeconds(30), "orphaned sessions reorged out and peers removed at depth " + depth,
-						() -> rig.count("select count(*) from sessions where state = 'REORGED_OUT' and id = any(?)",
-								(Object) orphanSessions.toArray(Long[]::new)) == orphans.size()
-								&& rig.livePeersIfPresent().map(peersBefore::equals).orElse(false)
-								&& liveSessions(rig).equals(keptBefore));
+						() -> List.of(rig.count("select count(*) from sessions where state = 'REORGED_OUT' and id = any(?)",
+								(Object) orphanSessions.toArray(Long[]::new)) == orphans.size(),
+								rig.livePeersIfPresent().map(peersBefore::equals).orElse(false),
+								liveSessions(rig).equals(keptBefore)) + " " + liveSessions(rig) + " vs " + keptBefore,
+						seen -> seen.startsWith("[true, true, true]"));
 				long undoneMs = (System.nanoTime() - reorgAt) / 1_000_000;
 
 				for (RentalCreated orphan : orphans) {
