@@ -124,6 +124,7 @@ class RenterService {
 			// Only the first delivery is recorded; a refetch costs no write at all.
 			if (session.configDeliveredAt() == null) {
 				transactions.executeWithoutResult(tx -> {
+					audit.lockChain();
 					if (rentals.markFirstDelivery(session.id(), now)) {
 						audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "renter's own key");
 					}
@@ -136,6 +137,7 @@ class RenterService {
 			return ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
 		});
 		Delivery delivery = transactions.execute(tx -> {
+			audit.lockChain();
 			byte[] sealed = rentals.claimSealedKey(session.id(), now).orElseThrow(() -> ApiProblem.alreadyDelivered(id));
 			String privateKey;
 			try {
@@ -159,6 +161,7 @@ class RenterService {
 		Rentals.Session session = authorize(id, request, true, now);
 		WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
 		transactions.executeWithoutResult(tx -> {
+			audit.lockChain();
 			Rentals.Session locked = rentals.lockActive(session.id(), now).orElseThrow(() -> ApiProblem.ended(id));
 			rentals.replaceKey(locked.id(), pair.publicKey(), locked.keySealed(), now);
 			audit.append(locked.id(), id.value(), AuditKind.REKEYED, "new peer public key " + pair.publicKey());

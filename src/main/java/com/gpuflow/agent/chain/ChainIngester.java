@@ -45,6 +45,13 @@ public class ChainIngester implements SmartLifecycle {
 
 	private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
 
+	/**
+	 * Database errors back off to at most this. Each failed attempt already waits for the pool's
+	 * connection timeout, so retrying often costs the database nothing, while a long wait kept the
+	 * agent blind to the chain for up to 30 s after the database returned.
+	 */
+	private static final Duration MAX_DATABASE_BACKOFF = Duration.ofSeconds(1);
+
 	public enum Verdict {
 
 		CANONICAL, LAGGING, REORGED
@@ -287,6 +294,9 @@ public class ChainIngester implements SmartLifecycle {
 					nodeErrors.increment();
 				}
 				backoff = backoff.isZero() ? Duration.ofMillis(500) : min(backoff.multipliedBy(2), MAX_BACKOFF);
+				if (e instanceof DataAccessException) {
+					backoff = min(backoff, MAX_DATABASE_BACKOFF);
+				}
 				String what = e instanceof DataAccessException ? "database" : "chain node";
 				lastError = what + ": " + e.getMessage();
 				log.warn("Chain ingestion paused, {} unavailable ({}); retrying in {} ms", what, e.getMessage(),

@@ -97,6 +97,8 @@ class IngestionStore {
 
 	Outcome persist(List<ChainLog> logs, BlockRef upTo, Instant now) {
 		return transactions.execute(status -> {
+			// Before any session row: one lock order for every writer of sessions and the audit log.
+			sessions.lockAuditChain();
 			List<ChainLog> ordered = new ArrayList<>(logs);
 			ordered.sort(Comparator.comparingLong(ChainLog::blockNumber).thenComparingInt(ChainLog::logIndex));
 			List<Kept> kept = ours(ordered);
@@ -251,6 +253,7 @@ class IngestionStore {
 	 */
 	int rollBackTo(long ancestorNumber, Optional<BlockRef> ancestor, Instant now) {
 		return transactions.execute(status -> {
+			sessions.lockAuditChain();
 			record Orphan(long id, String kind, BigDecimal rentalId, long block, int index) {
 			}
 			List<Orphan> orphans = new ArrayList<>(jdbc.sql("""

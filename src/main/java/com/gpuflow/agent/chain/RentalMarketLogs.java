@@ -69,6 +69,9 @@ public final class RentalMarketLogs {
 		if (topics == null || topics.isEmpty()) {
 			return null;
 		}
+		// A null topic (a node's JSON "topics": [null]) threw NullPointerException here, which ingestion
+		// took for a node error and retried forever: the log must be refused like any other garbage.
+		expect(topics.get(0) != null, "event signature topic is null");
 		String signature = topics.get(0).toLowerCase(Locale.ROOT);
 		byte[] data = hex(log.data(), "data");
 		if (signature.equals(CREATED_TOPIC)) {

@@ -195,6 +195,11 @@ public class SessionLifecycle {
 		return true;
 	}
 
+	/** See {@link AuditLog#lockChain()}: call first in a transaction that changes sessions. */
+	public void lockAuditChain() {
+		audit.lockChain();
+	}
+
 	/** Sessions whose endsAt has passed by the agent's clock: no block is needed for a rental to expire. */
 	public int expireDue(Instant now) {
 		List<Session> due = jdbc.sql("select " + COLUMNS + " " + """

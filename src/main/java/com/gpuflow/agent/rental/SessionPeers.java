@@ -42,6 +42,7 @@ class SessionPeers implements SessionPort {
 	@Override
 	public List<DesiredPeer> desiredPeers(Instant now) {
 		return transactions.execute(status -> {
+			audit.lockChain();
 			lifecycle.expireDue(now);
 			lifecycle.assignWaitingAddresses(now);
 			return jdbc.sql("""
@@ -70,6 +71,7 @@ class SessionPeers implements SessionPort {
 			return;
 		}
 		transactions.executeWithoutResult(status -> {
+			audit.lockChain();
 			for (DesiredPeer peer : added) {
 				jdbc.sql("""
 						update sessions set peer_added_at = coalesce(peer_added_at, ?), peer_removed_at = null
@@ -89,6 +91,7 @@ class SessionPeers implements SessionPort {
 			return;
 		}
 		transactions.executeWithoutResult(status -> {
+			audit.lockChain();
 			// A key that no session holds any more (a rekey's old key, a peer added by hand) has no session to log against.
 			record Holder(long id, java.math.BigDecimal rentalId, String state) {
 			}
@@ -116,6 +119,7 @@ class SessionPeers implements SessionPort {
 			return;
 		}
 		transactions.executeWithoutResult(status -> {
+			audit.lockChain();
 			for (PeerObservation seen : observations) {
 				Timestamp handshake = seen.latestHandshake().map(Timestamp::from).orElse(null);
 				record FirstHandshake(long id, java.math.BigDecimal rentalId) {

@@ -80,6 +80,8 @@ class RentalMarketLogsTest {
 				"0x" + word(1000) + word(4600) + word(0)), "not an address");
 		assertUndecodable(log(List.of(RentalMarketLogs.ENDED_TOPIC, "0x" + word(5)), "0x" + "ff".repeat(32)), "uint64");
 		assertUndecodable(log(List.of(RentalMarketLogs.EXTENDED_TOPIC, "0x1234"), "0x" + word(1)), "32 bytes");
+		assertUndecodable(log(java.util.Arrays.asList((String) null), "0x" + word(1)), "signature topic is null");
+		assertUndecodable(log(java.util.Arrays.asList(RentalMarketLogs.ENDED_TOPIC, null), "0x" + word(1)), "not 0x-hex");
 	}
 
 	private static void assertUndecodable(ChainLog chainLog, String reason) {

@@ -329,10 +329,16 @@ public final class RentalMarketClient {
 
 	/**
 	 * A gas price well above the base fee: with blocks mined on a timer or by hand, full blocks raise
-	 * the base fee, and a bulk batch must not get stuck behind it.
+	 * the base fee, and a bulk batch must not get stuck behind it. Derived from the latest block's
+	 * base fee, not from eth_gasPrice: anvil's eth_gasPrice follows the prices recently paid, so four
+	 * times it, batch after batch, grew without bound (10^16 wei after 60 bursts) until the dev
+	 * accounts could not pay for gas.
 	 */
 	private BigInteger gasPrice() {
-		BigInteger current = Numeric.decodeQuantity(this.node.rpc("eth_gasPrice").asText());
+		JsonNode latest = this.node.block("latest");
+		JsonNode baseFee = (latest != null) ? latest.get("baseFeePerGas") : null;
+		BigInteger current = (baseFee != null && !baseFee.isNull()) ? Numeric.decodeQuantity(baseFee.asText())
+				: Numeric.decodeQuantity(this.node.rpc("eth_gasPrice").asText());
 		return current.multiply(BigInteger.valueOf(4)).max(GWEI.multiply(BigInteger.valueOf(10)));
 	}
 

@@ -1,0 +1,112 @@
+package com.gpuflow.agent.faults;
+
+import java.math.BigInteger;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import com.gpuflow.agent.testsupport.AnvilNode;
+import com.gpuflow.agent.testsupport.Eventually;
+import com.gpuflow.agent.testsupport.RentalMarketClient;
+import com.gpuflow.agent.testsupport.RentalMarketClient.RentalCreated;
+import com.gpuflow.agent.testsupport.TcpProxy;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * PostgreSQL unreachable (the agent's only path to it cut) while rentals arrive, end and are
+ * extended on chain: the interface keeps every peer it had for the whole outage, and once the
+ * database is back nothing that happened on chain meanwhile is lost.
+ */
+class DatabaseFaultTest {
+
+	static final Duration INTERVAL = Duration.ofSeconds(2);
+
+	static final Duration POLL = Duration.ofMillis(200);
+
+	/** One reconcile interval plus a chain poll, and a second for the passes themselves on two busy cores. */
+	static final Duration PROMISE = INTERVAL.plus(POLL).plusSeconds(1);
+
+	@Test
+	void anUnreachableDatabaseRemovesNoPeerAndLosesNoEvent() throws Exception {
+		Duration outage = FaultRig.longForm() ? Duration.ofSeconds(60) : Duration.ofSeconds(10);
+		try (FaultRig rig = new FaultRig(AnvilNode.startDefault())) {
+			URI postgres = URI.create(rig.database.url().substring("jdbc:".length()));
+			TcpProxy path = rig.track(new TcpProxy(postgres.getHost(), postgres.getPort()));
+			Map<String, String> env = rig.environment(true);
+			env.put("SPRING_DATASOURCE_URL", rig.database.url().replace(":" + postgres.getPort() + "/", ":" + path.port() + "/"));
+			env.put("RECONCILE_INTERVAL", INTERVAL.toSeconds() + "s");
+			AgentProcess agent = rig.agent(env).start();
+
+			List<RentalCreated> before = rig.market.rentMany(20, rig.host, 3_600, 10,
+					i -> (i % 2 == 0) ? RentalMarketClient.ZERO_KEY : FaultRig.renterKey(), Duration.ofMinutes(1));
+			Eventually.await(Duration.ofSeconds(30), "20 peers live",
+					() -> rig.livePeersIfPresent().map(Map::size).orElse(0) == before.size());
+			Map<String, String> peersBefore = rig.livePeers();
+
+			path.cut();
+			long cutAt = System.nanoTime();
+			// On chain meanwhile: new rentals, ends and extensions the agent cannot store yet.
+			List<RentalCreated> during = new ArrayList<>();
+			for (int i = 0; i < 5; i++) {
+				during.add(rig.market.rent(1 + i, rig.host, 3_600, FaultRig.renterKey()));
+			}
+			for (int i = 0; i < 3; i++) {
+				assertThat(rig.market.endRental(0, before.get(i).rentalId()).isStatusOK()).isTrue();
+			}
+			assertThat(rig.market.extend(1 + 3 % 9, before.get(3).rentalId(), 600, BigInteger.valueOf(600)).isStatusOK())
+				.isTrue();
+			during.addAll(rig.market.rentMany(5, rig.host, 3_600, 10, i -> RentalMarketClient.ZERO_KEY,
+					Duration.ofMinutes(1)));
+
+			// Sample the interface through the whole outage: no peer may go.
+			int samples = 0;
+			int smallest = Integer.MAX_VALUE;
+			List<String> lost = new ArrayList<>();
+			while (System.nanoTime() - cutAt < outage.toNanos()) {
+				Map<String, String> live = rig.livePeers();
+				smallest = Math.min(smallest, live.size());
+				peersBefore.forEach((key, ips) -> {
+					if (!ips.equals(live.get(key))) {
+						lost.add(key.substring(0, 8) + "…");
+					}
+				});
+				samples++;
+				AgentProcess.sleep(200);
+			}
+			assertThat(lost).as("peers removed or changed while the database was down").isEmpty();
+			String wireguardHealth = rig.get(agent, "/actuator/health", false).path("components").path("wireguard").path("status").asText();
+			assertThat(wireguardHealth).as("a reconcile pass noticed the database is down").isEqualTo("DEGRADED");
+
+			path.restore();
+			long restoredAt = System.nanoTime();
+			// The interface first: the reconciler reads the database on its next pass.
+			Eventually.await(PROMISE, "the 3 ended rentals' peers removed",
+					() -> rig.livePeersIfPresent().map(p -> before.subList(0, 3).stream()
+						.noneMatch(r -> rig.count("select count(*) from sessions where rental_id = ? and state = 'ACTIVE'",
+								r.rentalId()) > 0)
+							&& p.equals(rig.wantedPeers())
+							&& p.size() == peersBefore.size() - 3 + during.size())
+						.orElse(false));
+			long convergedMs = (System.nanoTime() - restoredAt) / 1_000_000;
+
+			Map<String, Object> figures = new LinkedHashMap<>();
+			figures.put("peers before the outage", peersBefore.size());
+			figures.put("outage", outage.toMillis() + " ms");
+			figures.put("on chain during the outage", during.size() + " rentals, 3 ends, 1 extension");
+			figures.put("interface samples during the outage", samples + ", smallest peer count " + smallest + ", none lost");
+			figures.put("reconcile passes with the database down",
+					rig.metric(agent, "gpuflow_reconcile_db_unreachable_total").map(String::valueOf).orElse("?"));
+			figures.put("wireguard health during the outage", wireguardHealth);
+			figures.put("restore to converged (new peers in, ended out)", convergedMs + " ms");
+			figures.put("promise (RECONCILE_INTERVAL + poll + 1 s)", PROMISE.toMillis() + " ms");
+			figures.putAll(rig.assertMatchesChain(agent, true, Duration.ofSeconds(30)));
+			FaultRig.printFigures("DatabaseFaultTest", figures);
+		}
+	}
+
+}

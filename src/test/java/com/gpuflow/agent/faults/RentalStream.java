@@ -1,0 +1,215 @@
+package com.gpuflow.agent.faults;
+
+import java.math.BigInteger;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+import com.gpuflow.agent.testsupport.RentalMarketClient;
+import com.gpuflow.agent.testsupport.RentalMarketClient.TxRequest;
+import org.web3j.protocol.core.methods.response.TransactionReceipt;
+
+/**
+ * A background stream of chain activity for one host: rentals in small bursts (half with a
+ * renter's own key, half generated; a quarter short enough to expire during the test), extensions
+ * and ends of rentals still running. It keeps going through faults of the agent; a fault of its own
+ * (the node going away) is retried, and {@link #failure()} says if it gave up.
+ */
+final class RentalStream implements AutoCloseable {
+
+	private final RentalMarketClient market;
+
+	private final String host;
+
+	private final int target;
+
+	private final Duration pause;
+
+	private final Random random;
+
+	private final Map<BigInteger, Integer> renterOf = new ConcurrentHashMap<>();
+
+	private final Map<BigInteger, Long> endsAt = new ConcurrentHashMap<>();
+
+	final AtomicInteger rented = new AtomicInteger();
+
+	final AtomicInteger extended = new AtomicInteger();
+
+	final AtomicInteger ended = new AtomicInteger();
+
+	final AtomicInteger reverted = new AtomicInteger();
+
+	final AtomicInteger retries = new AtomicInteger();
+
+	private final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+	private final Thread thread;
+
+	private volatile boolean stopped;
+
+	/**
+	 * @param target rentals to create
+	 * @param pause between bursts of about ten rentals
+	 */
+	RentalStream(RentalMarketClient market, String host, int target, Duration pause, long seed) {
+		this.market = market;
+		this.host = host;
+		this.target = target;
+		this.pause = pause;
+		this.random = new Random(seed);
+		this.thread = Thread.ofPlatform().name("rental-stream").daemon().unstarted(this::run);
+	}
+
+	RentalStream start() {
+		this.thread.start();
+		return this;
+	}
+
+	/** Waits until the stream has sent everything (or failed). */
+	void awaitDone(Duration deadline) throws InterruptedException {
+		this.thread.join(deadline.toMillis());
+		if (this.thread.isAlive()) {
+			throw new AssertionError("the rental stream did not finish within " + deadline + " (" + this.rented + " of "
+					+ this.target + " rented)");
+		}
+		if (this.failure.get() != null) {
+			throw new AssertionError("the rental stream failed", this.failure.get());
+		}
+	}
+
+	Throwable failure() {
+		return this.failure.get();
+	}
+
+	private void run() {
+		try {
+			while (!this.stopped && this.rented.get() < this.target) {
+				burst();
+				AgentProcess.sleep(this.pause.toMillis());
+			}
+		}
+		catch (Throwable e) {
+			this.failure.set(e);
+		}
+	}
+
+	private void burst() {
+		int count = Math.min(10, this.target - this.rented.get());
+		List<TxRequest> rents = new ArrayList<>();
+		List<Integer> accounts = new ArrayList<>();
+		for (int i = 0; i < count; i++) {
+			int account = 1 + this.random.nextInt(9);
+			long duration = (this.random.nextInt(4) == 0) ? 20 + this.random.nextInt(40) : 900 + this.random.nextInt(900);
+			String key = this.random.nextBoolean() ? RentalMarketClient.ZERO_KEY : FaultRig.renterKey();
+			rents.add(new TxRequest(account, RentalMarketClient.rentFunction(this.host, duration, key),
+					BigInteger.valueOf(duration)));
+			accounts.add(account);
+		}
+		List<TransactionReceipt> receipts = sendWithRetry(rents);
+		for (int i = 0; i < receipts.size(); i++) {
+			var created = RentalMarketClient.rentalsCreated(receipts.get(i));
+			if (!receipts.get(i).isStatusOK() || created.size() != 1) {
+				throw new IllegalStateException("rent reverted: " + receipts.get(i));
+			}
+			this.renterOf.put(created.get(0).rentalId(), accounts.get(i));
+			this.endsAt.put(created.get(0).rentalId(), created.get(0).endsAt());
+			this.rented.incrementAndGet();
+		}
+
+		// Extend two and end one of the rentals that still have a while to run.
+		long soon = Instant.now().getEpochSecond() + 10;
+		List<BigInteger> running = this.endsAt.entrySet()
+			.stream()
+			.filter(e -> e.getValue() > soon)
+			.map(Map.Entry::getKey)
+			.sorted()
+			.toList();
+		if (running.size() < 3) {
+			return;
+		}
+		List<TxRequest> changes = new ArrayList<>();
+		List<BigInteger> targets = new ArrayList<>();
+		for (int i = 0; i < 3; i++) {
+			BigInteger id = running.get(this.random.nextInt(running.size()));
+			if (targets.contains(id)) {
+				continue;
+			}
+			targets.add(id);
+			if (i < 2) {
+				long extra = 30 + this.random.nextInt(300);
+				changes.add(new TxRequest(this.renterOf.get(id), RentalMarketClient.extendFunction(id, extra),
+						BigInteger.valueOf(extra)));
+			}
+			else {
+				// The provider may end any rental of its host.
+				changes.add(new TxRequest(0, RentalMarketClient.endRentalFunction(id), BigInteger.ZERO));
+			}
+		}
+		List<TransactionReceipt> done = sendWithRetry(changes);
+		for (int i = 0; i < done.size(); i++) {
+			if (!done.get(i).isStatusOK()) {
+				this.reverted.incrementAndGet();
+				continue;
+			}
+			BigInteger id = targets.get(i);
+			if (!RentalMarketClient.rentalsExtended(done.get(i)).isEmpty()) {
+				this.endsAt.put(id, RentalMarketClient.rentalsExtended(done.get(i)).get(0).endsAt());
+				this.extended.incrementAndGet();
+			}
+			else if (!RentalMarketClient.rentalsEnded(done.get(i)).isEmpty()) {
+				this.endsAt.remove(id);
+				this.ended.incrementAndGet();
+			}
+		}
+	}
+
+	/**
+	 * Sends and waits for the receipts; when the node is away (a test stops it) waits for it and
+	 * sends again. Transactions already mined are not sent twice: their nonce is taken, so a resend
+	 * of the same batch is only done when none of it got a receipt.
+	 */
+	private List<TransactionReceipt> sendWithRetry(List<TxRequest> requests) {
+		long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+		while (true) {
+			List<String> hashes;
+			try {
+				hashes = this.market.sendAll(requests);
+			}
+			catch (java.io.UncheckedIOException nodeAway) {
+				// Nothing reached a node that is not listening; a JSON-RPC error is not retried (it
+				// would resend what was already accepted).
+				if (System.nanoTime() > deadline) {
+					throw nodeAway;
+				}
+				this.retries.incrementAndGet();
+				AgentProcess.sleep(500);
+				continue;
+			}
+			while (true) {
+				try {
+					return this.market.awaitReceipts(hashes, Duration.ofSeconds(60));
+				}
+				catch (java.io.UncheckedIOException nodeAway) {
+					if (System.nanoTime() > deadline) {
+						throw nodeAway;
+					}
+					this.retries.incrementAndGet();
+					AgentProcess.sleep(500);
+				}
+			}
+		}
+	}
+
+	@Override
+	public void close() throws InterruptedException {
+		this.stopped = true;
+		this.thread.join(Duration.ofMinutes(1).toMillis());
+	}
+
+}
