@@ -31,18 +31,14 @@ public class AuditLog {
 
 	/**
 	 * Takes this host's audit chain lock now, at the start of a transaction that will append. An
-	 * append takes it anyway (the trigger locks the audit_head row) and holds it until commit; a
-	 * transaction that had locked a session row first and then waited for it deadlocked with one that
-	 * held it and wanted that row (found under load: a renter's config delivery against the
-	 * reconciler recording 500 added peers; PostgreSQL aborted one, the renter got HTTP 500 and the
-	 * peer_added records never landed). Taking it first gives every writer one lock order.
+	 * append takes it anyway (the trigger's advisory lock, held until commit); a transaction that
+	 * had locked a session row first and then waited for it deadlocked with one that held it and
+	 * wanted that row (found under load: a renter's config delivery against the reconciler recording
+	 * 500 added peers; PostgreSQL aborted one, the renter got HTTP 500 and the peer_added records
+	 * never landed). Taking it first gives every writer one lock order.
 	 */
 	public void lockChain() {
-		jdbc.sql("insert into audit_head (host_id, last_id, last_hash) values (?, null, decode(repeat('00', 32), 'hex')) "
-				+ "on conflict (host_id) do nothing")
-			.param(hostId)
-			.update();
-		jdbc.sql("select 1 from audit_head where host_id = ? for update").param(hostId).query(Integer.class).single();
+		jdbc.sql("select pg_advisory_xact_lock(hashtext('gpuflow-audit:' || ?))").param(hostId).query().singleRow();
 	}
 
 	public void append(long sessionId, BigInteger rentalId, AuditKind kind, String detail) {

@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import com.gpuflow.agent.chain.ChainLog;
-import com.gpuflow.agent.chain.RentalEvent;
+import com.gpuflow.agent.rental.RentalEvent;
 import com.gpuflow.agent.chain.RentalMarketLogs;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
