@@ -39,7 +39,7 @@ class ConfirmationToLiveBenchmark {
 			Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
 			properties.put("gpuflow.wireguard.enabled", "true");
 			properties.put("wg.interface", wgInterface);
-			properties.put("wg.cidr", "10.213." + ThreadLocalRandom.current().nextInt(256) + ".0/23");
+			properties.put("wg.cidr", "10.213." + 2 * ThreadLocalRandom.current().nextInt(128) + ".0/23");
 			properties.put("wg.port", 40_000 + ThreadLocalRandom.current().nextInt(10_000));
 			properties.put("wg.implementation", "userspace");
 			properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
