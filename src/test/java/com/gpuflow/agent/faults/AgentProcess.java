@@ -1,5 +1,6 @@
 package com.gpuflow.agent.faults;
 
+import com.gpuflow.agent.testsupport.Processes;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -159,9 +160,14 @@ final class AgentProcess implements AutoCloseable {
 
 	/** The HTTP status of /actuator/health, or -1 if nothing answers. */
 	int healthStatus() {
+		return status("/actuator/health", Duration.ofSeconds(3));
+	}
+
+	/** The HTTP status of a GET of {@code path}, or -1 if nothing answers in time. */
+	int status(String path, Duration timeout) {
 		try {
 			return this.http
-				.send(HttpRequest.newBuilder(URI.create(baseUrl() + "/actuator/health")).timeout(Duration.ofSeconds(3)).build(),
+				.send(HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(timeout).build(),
 						HttpResponse.BodyHandlers.discarding())
 				.statusCode();
 		}
@@ -233,16 +239,7 @@ final class AgentProcess implements AutoCloseable {
 	}
 
 	private void killQuietly() {
-		Process running = this.process;
-		if (running != null && running.isAlive()) {
-			running.destroyForcibly();
-			try {
-				running.waitFor(10, TimeUnit.SECONDS);
-			}
-			catch (InterruptedException e) {
-				Thread.currentThread().interrupt();
-			}
-		}
+		Processes.killAndWait(this.process);
 	}
 
 	private List<String> command() {

@@ -277,19 +277,7 @@ final class FaultRig implements AutoCloseable {
 	}
 
 	int status(AgentProcess agent, String path) {
-		try {
-			return this.http
-				.send(HttpRequest.newBuilder(URI.create(agent.baseUrl() + path)).timeout(Duration.ofSeconds(30)).build(),
-						HttpResponse.BodyHandlers.discarding())
-				.statusCode();
-		}
-		catch (IOException e) {
-			return -1;
-		}
-		catch (InterruptedException e) {
-			Thread.currentThread().interrupt();
-			return -1;
-		}
+		return agent.status(path, Duration.ofSeconds(30));
 	}
 
 	/** Prometheus text of the agent: the sum of the samples of {@code series}. */

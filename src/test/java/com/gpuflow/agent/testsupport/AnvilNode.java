@@ -404,16 +404,7 @@ public final class AnvilNode implements AutoCloseable {
 	}
 
 	private void destroyQuietly() {
-		Process running = this.process;
-		if (running != null && running.isAlive()) {
-			running.destroyForcibly();
-			try {
-				running.waitFor(10, TimeUnit.SECONDS);
-			}
-			catch (InterruptedException e) {
-				Thread.currentThread().interrupt();
-			}
-		}
+		Processes.killAndWait(this.process);
 	}
 
 	private static int freePort() {
