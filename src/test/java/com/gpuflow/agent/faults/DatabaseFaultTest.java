@@ -67,7 +67,12 @@ class DatabaseFaultTest {
 			int samples = 0;
 			int smallest = Integer.MAX_VALUE;
 			List<String> lost = new ArrayList<>();
+			boolean degradedSeen = false;
 			while (System.nanoTime() - cutAt < outage.toNanos()) {
+				degradedSeen |= "DEGRADED".equals(rig.get(agent, "/actuator/health", false).path("components")
+					.path("wireguard")
+					.path("status")
+					.asText());
 				Map<String, String> live = rig.livePeers();
 				smallest = Math.min(smallest, live.size());
 				peersBefore.forEach((key, ips) -> {
@@ -79,8 +84,10 @@ class DatabaseFaultTest {
 				AgentProcess.sleep(200);
 			}
 			assertThat(lost).as("peers removed or changed while the database was down").isEmpty();
-			String wireguardHealth = rig.get(agent, "/actuator/health", false).path("components").path("wireguard").path("status").asText();
-			assertThat(wireguardHealth).as("a reconcile pass noticed the database is down").isEqualTo("DEGRADED");
+			double unreachablePasses = rig.metric(agent, "gpuflow_reconcile_db_unreachable_total").orElse(0.0);
+			assertThat(degradedSeen || unreachablePasses > 0)
+				.as("a reconcile pass during the outage reported the database down (health DEGRADED or the counter)")
+				.isTrue();
 
 			path.restore();
 			long restoredAt = System.nanoTime();
@@ -101,7 +108,7 @@ class DatabaseFaultTest {
 			figures.put("interface samples during the outage", samples + ", smallest peer count " + smallest + ", none lost");
 			figures.put("reconcile passes with the database down",
 					rig.metric(agent, "gpuflow_reconcile_db_unreachable_total").map(String::valueOf).orElse("?"));
-			figures.put("wireguard health during the outage", wireguardHealth);
+			figures.put("wireguard health DEGRADED during the outage", String.valueOf(degradedSeen));
 			figures.put("restore to converged (new peers in, ended out)", convergedMs + " ms");
 			figures.put("promise (RECONCILE_INTERVAL + poll + 1 s)", PROMISE.toMillis() + " ms");
 			figures.putAll(rig.assertMatchesChain(agent, true, Duration.ofSeconds(30)));

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -364,6 +365,7 @@ public final class RentalMarketClient {
 	 */
 	public List<TransactionReceipt> awaitReceipts(List<String> txHashes, Duration deadline) {
 		long end = System.nanoTime() + deadline.toNanos();
+		long nudgeAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
 		Map<String, TransactionReceipt> found = new HashMap<>();
 		List<String> missing = new ArrayList<>(txHashes);
 		while (true) {
@@ -385,6 +387,12 @@ public final class RentalMarketClient {
 			missing = stillMissing;
 			if (missing.isEmpty()) {
 				return txHashes.stream().map(found::get).toList();
+			}
+			if (System.nanoTime() > nudgeAt && this.node.automine()) {
+				// Seen with anvil 1.7.1 under automine: a valid transaction left pending while later ones
+				// were mined. An explicit block includes it; a transaction a reorg dropped stays dropped.
+				this.node.mine(1);
+				nudgeAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
 			}
 			if (System.nanoTime() > end) {
 				throw new IllegalStateException(missing.size() + " of " + txHashes.size() + " transactions got no receipt within "
