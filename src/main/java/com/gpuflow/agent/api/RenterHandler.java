@@ -16,11 +16,15 @@ import reactor.core.scheduler.Scheduler;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.core.io.buffer.DataBufferUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.dao.DataAccessException;
 import org.springframework.http.CacheControl;
 import org.springframework.http.ContentDisposition;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.stereotype.Component;
+import org.springframework.transaction.TransactionException;
 import org.springframework.web.reactive.function.BodyExtractors;
 import org.springframework.web.reactive.function.server.ServerRequest;
 import org.springframework.web.reactive.function.server.ServerResponse;
@@ -32,6 +36,9 @@ import org.springframework.web.reactive.function.server.ServerResponse;
  */
 @Component
 class RenterHandler {
+
+	private static final Logger log = LoggerFactory.getLogger(RenterHandler.class);
+
 
 	static final int BODY_LIMIT = 16 * 1024;
 
@@ -208,7 +215,15 @@ class RenterHandler {
 	}
 
 	private static Mono<ServerResponse> handle(Mono<ServerResponse> response) {
-		return Mono.defer(() -> response).onErrorResume(ApiProblem.class, RenterHandler::problem);
+		return Mono.defer(() -> response)
+			.onErrorResume(ApiProblem.class, RenterHandler::problem)
+			// Seen under load (200 renters at once): no pooled connection within Hikari's timeout. The
+			// renter can retry; it is not an internal error. A transaction that cannot begin is a
+			// TransactionException rather than a DataAccessException.
+			.onErrorResume(e -> e instanceof DataAccessException || e instanceof TransactionException, e -> {
+				log.warn("Renter route failed: database busy or unavailable ({})", e.getClass().getSimpleName());
+				return problem(ApiProblem.unavailable("unavailable", "the agent's database is busy or unavailable; try again"));
+			});
 	}
 
 	static Mono<ServerResponse> problem(ApiProblem problem) {
