@@ -10,7 +10,7 @@ import java.util.Optional;
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
-import com.gpuflow.agent.keys.KeySealer;
+import com.gpuflow.agent.keys.RenterKeyVault;
 import com.gpuflow.agent.keys.ServerIdentity;
 import com.gpuflow.agent.keys.WireGuardKeys;
 import com.gpuflow.agent.rental.SessionsChanged;
@@ -72,12 +72,12 @@ class RenterService {
 
 	private final AgentSettings settings;
 
-	private final Optional<KeySealer> sealer;
+	private final RenterKeyVault keys;
 
 	private final Clock clock;
 
 	RenterService(Rentals rentals, AuditLog audit, TransactionTemplate transactions, ApplicationEventPublisher events,
-			ChainIdSource chainId, ServerIdentity server, AgentSettings settings, Clock clock) {
+			ChainIdSource chainId, ServerIdentity server, RenterKeyVault keys, AgentSettings settings, Clock clock) {
 		this.rentals = rentals;
 		this.audit = audit;
 		this.transactions = transactions;
@@ -85,7 +85,7 @@ class RenterService {
 		this.chainId = chainId;
 		this.server = server;
 		this.settings = settings;
-		this.sealer = settings.keyEncryptionKey().map(KeySealer::new);
+		this.keys = keys;
 		this.clock = clock;
 	}
 
@@ -132,10 +132,10 @@ class RenterService {
 			}
 			return new Delivery(id, render(WgQuickConfig.RENTER_KEY_PLACEHOLDER, session));
 		}
-		KeySealer keys = sealer.orElseThrow(() -> {
+		if (!keys.canGenerate()) {
 			log.error("rental {} has a sealed key but GPUFLOW_KEY_ENCRYPTION_KEY is not set", id);
-			return ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
-		});
+			throw ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
+		}
 		Delivery delivery = transactions.execute(tx -> {
 			audit.lockChain();
 			byte[] sealed = rentals.claimSealedKey(session.id(), now).orElseThrow(() -> ApiProblem.alreadyDelivered(id));

@@ -19,7 +19,7 @@ public class RenterKeyVault {
 
 	private final Optional<KeySealer> sealer;
 
-	RenterKeyVault(AgentSettings settings) {
+	public RenterKeyVault(AgentSettings settings) {
 		this.sealer = settings.keyEncryptionKey().map(KeySealer::new);
 	}
 

@@ -34,7 +34,8 @@ class RenterDatabaseDownTests {
 		AgentSettings settings = AgentSettings.from(properties::get);
 		RenterService service = new RenterService(new Rentals(JdbcClient.create(nowhere), settings), null,
 				new TransactionTemplate(new DataSourceTransactionManager(nowhere)), event -> {
-				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==", settings, Clock.systemUTC());
+				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==",
+				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC());
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper());
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 
