@@ -46,35 +46,27 @@ public class Leases {
 		this.poolExhausted = Counter.builder("gpuflow_address_pool_exhausted")
 			.description("Allocations refused because every tunnel address was held or resting")
 			.register(meters);
-		meters.gauge("gpuflow_address_pool_capacity", network.renterCapacity());
+		// A supplier, not meters.gauge(name, number): that keeps only a weak reference to the boxed
+		// number, which is collected and then reported as NaN.
+		io.micrometer.core.instrument.Gauge.builder("gpuflow_address_pool_capacity", network::renterCapacity)
+			.description("Tunnel addresses renters can hold")
+			.register(meters);
 	}
 
 	/**
-	 * Starts allocating inside the caller's transaction. Loads the unavailable set once, so a batch
-	 * of confirmations costs one query, not one per address.
+	 * Starts allocating inside the caller's transaction. The unavailable set is loaded once, at the
+	 * first pick, so a batch of confirmations costs one query, not one per address.
 	 */
 	public Allocation begin(Instant now) {
-		jdbc.sql("select pg_advisory_xact_lock(hashtext('gpuflow-ipam:' || ?))").param(hostId).query().singleRow();
-		Set<Long> unavailable = new HashSet<>();
-		jdbc.sql("select host(ip) from leases where host_id = ? and reserved && tstzrange(?, null)")
-			.params(hostId, Timestamp.from(now))
-			.query(String.class)
-			.list()
-			.forEach(ip -> unavailable.add(TunnelNetwork.parseAddress(ip)));
-		OptionalLong cursor = jdbc.sql("select host(last_ip) from ipam_cursor where host_id = ?")
-			.param(hostId)
-			.query(String.class)
-			.optional()
-			.map(ip -> OptionalLong.of(TunnelNetwork.parseAddress(ip)))
-			.orElse(OptionalLong.empty());
-		return new Allocation(now, unavailable, cursor);
+		return new Allocation(now);
 	}
 
 	public class Allocation {
 
 		private final Instant now;
 
-		private final Set<Long> unavailable;
+		// Loaded (under the lock) at the first pick: most transactions that might allocate never do.
+		private Set<Long> unavailable;
 
 		private OptionalLong cursor;
 
@@ -82,10 +74,24 @@ public class Leases {
 
 		private final java.util.List<String> leasedIps = new java.util.ArrayList<>();
 
-		Allocation(Instant now, Set<Long> unavailable, OptionalLong cursor) {
+		Allocation(Instant now) {
 			this.now = now;
-			this.unavailable = unavailable;
-			this.cursor = cursor;
+		}
+
+		private void load() {
+			jdbc.sql("select pg_advisory_xact_lock(hashtext('gpuflow-ipam:' || ?))").param(hostId).query().singleRow();
+			unavailable = new HashSet<>();
+			jdbc.sql("select host(ip) from leases where host_id = ? and reserved && tstzrange(?, null)")
+				.params(hostId, Timestamp.from(now))
+				.query(String.class)
+				.list()
+				.forEach(ip -> unavailable.add(TunnelNetwork.parseAddress(ip)));
+			cursor = jdbc.sql("select host(last_ip) from ipam_cursor where host_id = ?")
+				.param(hostId)
+				.query(String.class)
+				.optional()
+				.map(ip -> OptionalLong.of(TunnelNetwork.parseAddress(ip)))
+				.orElse(OptionalLong.empty());
 		}
 
 		/**
@@ -93,6 +99,9 @@ public class Leases {
 		 * @return the address leased to the session, empty when the pool is full
 		 */
 		public Optional<String> lease(long sessionId) {
+			if (unavailable == null) {
+				load();
+			}
 			OptionalLong next = AddressAllocator.next(network, cursor, unavailable::contains);
 			if (next.isEmpty()) {
 				poolExhausted.increment();
