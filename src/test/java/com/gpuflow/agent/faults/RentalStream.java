@@ -79,7 +79,7 @@ final class RentalStream implements AutoCloseable {
 					+ this.target + " rented)");
 		}
 		if (this.failure.get() != null) {
-			throw new AssertionError("the rental stream failed", this.failure.get());
+			throw new AssertionError("the rental stream failed: " + this.failure.get(), this.failure.get());
 		}
 	}
 
@@ -170,38 +170,29 @@ final class RentalStream implements AutoCloseable {
 	}
 
 	/**
-	 * Sends and waits for the receipts; when the node is away (a test stops it) waits for it and
-	 * sends again. Transactions already mined are not sent twice: their nonce is taken, so a resend
-	 * of the same batch is only done when none of it got a receipt.
+	 * Sends and waits for the receipts; when the node is away (a test stops it) or answers oddly
+	 * while it restarts, waits and sends the same signed transactions again. Resending the same
+	 * bytes never doubles a transaction, and it brings back one the node took but lost in the
+	 * restart (anvil dumps its state on SIGTERM; a transaction that arrived during the dump is gone).
 	 */
 	private List<TransactionReceipt> sendWithRetry(List<TxRequest> requests) {
-		long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+		long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+		List<String> signed = null;
 		while (true) {
-			List<String> hashes;
 			try {
-				hashes = this.market.sendAll(requests);
+				if (signed == null) {
+					signed = this.market.signAll(requests);
+				}
+				List<String> hashes = this.market.broadcastIdempotently(signed);
+				return this.market.awaitReceipts(hashes, Duration.ofSeconds(15));
 			}
-			catch (java.io.UncheckedIOException nodeAway) {
-				// Nothing reached a node that is not listening; a JSON-RPC error is not retried (it
-				// would resend what was already accepted).
+			catch (RuntimeException nodeAwayOrRestarting) {
 				if (System.nanoTime() > deadline) {
-					throw nodeAway;
+					throw new IllegalStateException("the node did not take the stream's transactions within 3 minutes: "
+							+ nodeAwayOrRestarting, nodeAwayOrRestarting);
 				}
 				this.retries.incrementAndGet();
 				AgentProcess.sleep(500);
-				continue;
-			}
-			while (true) {
-				try {
-					return this.market.awaitReceipts(hashes, Duration.ofSeconds(60));
-				}
-				catch (java.io.UncheckedIOException nodeAway) {
-					if (System.nanoTime() > deadline) {
-						throw nodeAway;
-					}
-					this.retries.incrementAndGet();
-					AgentProcess.sleep(500);
-				}
 			}
 		}
 	}

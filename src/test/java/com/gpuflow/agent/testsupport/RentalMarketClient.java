@@ -407,6 +407,17 @@ public final class RentalMarketClient {
 	 * JSON-RPC batches of {@value #BATCH}, without waiting for receipts. Returns the hashes in order.
 	 */
 	public List<String> sendAll(List<TxRequest> requests) {
+		List<String> signed = signAll(requests);
+		List<String> hashes = new ArrayList<>(requests.size());
+		for (int from = 0; from < signed.size(); from += BATCH) {
+			this.node.rpcBatch(sendCalls(signed.subList(from, Math.min(signed.size(), from + BATCH))))
+				.forEach((hash) -> hashes.add(hash.asText()));
+		}
+		return hashes;
+	}
+
+	/** Signs the requests with consecutive nonces per account, starting at each account's pending nonce. */
+	public List<String> signAll(List<TxRequest> requests) {
 		BigInteger gasPrice = gasPrice();
 		Map<Integer, BigInteger> nonces = new HashMap<>();
 		List<String> signed = new ArrayList<>(requests.size());
@@ -416,15 +427,29 @@ public final class RentalMarketClient {
 			signed.add(sign(request.account(), this.address, FunctionEncoder.encode(request.function()),
 					request.value(), CALL_GAS, nonce, gasPrice));
 		}
-		List<String> hashes = new ArrayList<>(requests.size());
-		for (int from = 0; from < signed.size(); from += BATCH) {
-			List<AnvilNode.Call> calls = signed.subList(from, Math.min(signed.size(), from + BATCH))
-				.stream()
-				.map((tx) -> AnvilNode.Call.of("eth_sendRawTransaction", tx))
-				.toList();
-			this.node.rpcBatch(calls).forEach((hash) -> hashes.add(hash.asText()));
+		return signed;
+	}
+
+	/**
+	 * Sends already signed transactions again, one call each, and returns their hashes (computed
+	 * here, so an answer like "already known" or "nonce too low" for a transaction the node already
+	 * has or has mined does not matter). Sending the same signed bytes twice can never create a second
+	 * transaction: this is the safe retry after the node went away in the middle of a send.
+	 */
+	public List<String> broadcastIdempotently(List<String> signed) {
+		for (AnvilNode.Call call : sendCalls(signed)) {
+			try {
+				this.node.rpc(call.method(), call.params().toArray());
+			}
+			catch (AnvilNode.RpcException alreadyKnownOrMined) {
+				// the receipt wait that follows tells whether it is on the chain
+			}
 		}
-		return hashes;
+		return signed.stream().map(Hash::sha3).toList();
+	}
+
+	private static List<AnvilNode.Call> sendCalls(List<String> signed) {
+		return signed.stream().map((tx) -> AnvilNode.Call.of("eth_sendRawTransaction", tx)).toList();
 	}
 
 	/**
