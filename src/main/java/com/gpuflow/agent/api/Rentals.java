@@ -71,10 +71,23 @@ class Rentals {
 			.optional();
 	}
 
-	void insertChallenge(String nonce, long sessionId, String message, Instant issuedAt, Instant expiresAt) {
-		jdbc.sql("insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)"
-				+ " values (?, ?, ?, ?, ?, ?)")
-			.params(nonce, hostId, sessionId, message, timestamp(issuedAt), timestamp(expiresAt))
+	/**
+	 * Stores a new challenge and forgets the oldest open ones of the session beyond
+	 * {@code openPerSession}, so a client asking again and again cannot grow the table without bound
+	 * (a forgotten nonce is refused like an unknown one). One statement: the delete sees the rows
+	 * from before the insert.
+	 */
+	void insertChallenge(String nonce, long sessionId, String message, Instant issuedAt, Instant expiresAt,
+			int openPerSession) {
+		jdbc.sql("""
+				with issued as (
+				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
+				    values (?, ?, ?, ?, ?, ?))
+				delete from challenges where nonce in (
+				    select nonce from challenges where session_id = ? and spent_at is null
+				    order by issue_order desc offset ?)""")
+			.params(nonce, hostId, sessionId, message, timestamp(issuedAt), timestamp(expiresAt), sessionId,
+					openPerSession - 1)
 			.update();
 	}
 

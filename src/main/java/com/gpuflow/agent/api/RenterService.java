@@ -33,6 +33,12 @@ class RenterService {
 
 	static final Duration CHALLENGE_VALIDITY = Duration.ofMinutes(5);
 
+	/**
+	 * Open challenges kept per session: far more than a renter with a few devices and retries needs
+	 * (50 parallel fetches are tested), few enough that asking in a loop cannot grow the table.
+	 */
+	static final int OPEN_CHALLENGES_PER_SESSION = 64;
+
 	record RentalView(RentalId rentalId, String state, Instant startsAt, Instant endsAt) {
 	}
 
@@ -113,7 +119,7 @@ class RenterService {
 				"Sign in to get the WireGuard config of GPU rental " + id + ".", publicUrl, chainIdOrUnavailable(), nonce,
 				issuedAt, expiresAt, "urn:gpuflow:rental:" + settings.hostId() + ":" + id);
 		String text = message.text();
-		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt);
+		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
 		return new IssuedChallenge(text, expiresAt);
 	}
 

@@ -59,7 +59,7 @@ public final class RentalMarketClient {
 
 	private static final BigInteger DEPLOY_GAS = BigInteger.valueOf(3_000_000);
 
-	private static final int BATCH = 500;
+	private static final int BATCH = 100;
 
 	private static final ObjectMapper WEB3J_JSON = ObjectMapperFactory.getObjectMapper();
 

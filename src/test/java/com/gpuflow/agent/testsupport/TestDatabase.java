@@ -24,7 +24,14 @@ public final class TestDatabase {
 
 	}
 
+	private static final String PREFIX = "gpuflow_test_";
+
+	/** Older than this, a test database belongs to a run that is over (a suite takes minutes). */
+	private static final long STALE_AFTER_SECONDS = 6 * 3600;
+
 	private static PostgreSQLContainer<?> container;
+
+	private static boolean staleDropped;
 
 	private TestDatabase() {
 	}
@@ -42,9 +49,15 @@ public final class TestDatabase {
 			user = container.getUsername();
 			password = container.getPassword();
 		}
-		String name = "gpuflow_test_" + UUID.randomUUID().toString().replace("-", "").substring(0, 16);
+		// The creation time in the name lets a later run drop what an earlier one left behind.
+		String name = PREFIX + Long.toString(System.currentTimeMillis() / 1000, 36) + "_"
+				+ UUID.randomUUID().toString().replace("-", "").substring(0, 12);
 		try (java.sql.Connection admin = DriverManager.getConnection(adminUrl, user, password);
 				Statement statement = admin.createStatement()) {
+			if (!staleDropped) {
+				staleDropped = true;
+				dropStale(admin);
+			}
 			statement.execute("create database " + name);
 		}
 		catch (SQLException e) {
@@ -54,6 +67,43 @@ public final class TestDatabase {
 		int query = adminUrl.indexOf('?', slash);
 		String url = adminUrl.substring(0, slash + 1) + name + (query > 0 ? adminUrl.substring(query) : "");
 		return new Connection(url, user, password);
+	}
+
+	/**
+	 * Drops the test databases of runs that ended hours ago, so repeated runs on one server do not
+	 * fill its disk. Only names this class made, with a creation time well past, and without
+	 * {@code FORCE}: a database someone is still connected to stays.
+	 */
+	private static void dropStale(java.sql.Connection admin) throws SQLException {
+		long now = System.currentTimeMillis() / 1000;
+		java.util.List<String> stale = new java.util.ArrayList<>();
+		try (Statement statement = admin.createStatement();
+				java.sql.ResultSet names = statement
+					.executeQuery("select datname from pg_database where datname like '" + PREFIX + "%'")) {
+			while (names.next()) {
+				String name = names.getString(1);
+				String[] parts = name.substring(PREFIX.length()).split("_");
+				if (parts.length != 2) {
+					continue; // a name from before the time was part of it: left for an operator
+				}
+				try {
+					if (now - Long.parseLong(parts[0], 36) > STALE_AFTER_SECONDS) {
+						stale.add(name);
+					}
+				}
+				catch (NumberFormatException notOurs) {
+					// not a name this class made
+				}
+			}
+		}
+		for (String name : stale) {
+			try (Statement statement = admin.createStatement()) {
+				statement.execute("drop database if exists " + name);
+			}
+			catch (SQLException inUse) {
+				// still connected: a run that is not over, or will be dropped next time
+			}
+		}
 	}
 
 }
