@@ -81,19 +81,21 @@ public class SessionLifecycle {
 			index.put(events.get(i), i);
 		}
 		if (n == 0) {
-			return new Prepared(index, new Long[0], java.util.concurrent.CompletableFuture.completedFuture(
-					new RenterKeyVault.SealedPair[0]));
+			return new Prepared(index, new Long[0], new KeyBatch(events, new Long[0], now));
 		}
 		Long[] ids = jdbc.sql("select nextval('sessions_id_seq') from generate_series(1, ?)")
 			.param(n)
 			.query(Long.class)
 			.list()
 			.toArray(Long[]::new);
-		java.util.function.Supplier<RenterKeyVault.SealedPair[]> keysOf = () -> generateKeys(events, ids, now);
-		java.util.concurrent.CompletableFuture<RenterKeyVault.SealedPair[]> pairs = async && n >= 256
-				? java.util.concurrent.CompletableFuture.supplyAsync(keysOf)
-				: java.util.concurrent.CompletableFuture.completedFuture(keysOf.get());
-		return new Prepared(index, ids, pairs);
+		KeyBatch batch = new KeyBatch(events, ids, now);
+		if (async && n >= 256) {
+			java.util.concurrent.ForkJoinPool.commonPool().execute(batch::work);
+		}
+		else {
+			batch.work();
+		}
+		return new Prepared(index, ids, batch);
 	}
 
 	/** What {@link #prepare} made: a session id per event and, where the agent generates it, a sealed key pair. */
@@ -103,10 +105,9 @@ public class SessionLifecycle {
 
 		private final Long[] ids;
 
-		private final java.util.concurrent.CompletableFuture<RenterKeyVault.SealedPair[]> pairs;
+		private final KeyBatch pairs;
 
-		Prepared(java.util.IdentityHashMap<RentalEvent.Created, Integer> index, Long[] ids,
-				java.util.concurrent.CompletableFuture<RenterKeyVault.SealedPair[]> pairs) {
+		Prepared(java.util.IdentityHashMap<RentalEvent.Created, Integer> index, Long[] ids, KeyBatch pairs) {
 			this.index = index;
 			this.ids = ids;
 			this.pairs = pairs;
@@ -121,12 +122,85 @@ public class SessionLifecycle {
 		}
 
 		RenterKeyVault.SealedPair[] pairs() {
-			try {
-				return pairs.join();
+			return pairs.join();
+		}
+
+	}
+
+	/**
+	 * Key pairs made in chunks by whoever takes them: a pool thread while the caller writes, then the
+	 * caller too once it needs them, so no core waits while keys remain to be made.
+	 */
+	private final class KeyBatch {
+
+		private static final int CHUNK = 128;
+
+		private final List<RentalEvent.Created> events;
+
+		private final Long[] ids;
+
+		private final Instant now;
+
+		private final RenterKeyVault.SealedPair[] pairs;
+
+		private final java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+
+		private final java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+
+		private volatile RuntimeException failure;
+
+		KeyBatch(List<RentalEvent.Created> events, Long[] ids, Instant now) {
+			this.events = events;
+			this.ids = ids;
+			this.now = now;
+			this.pairs = new RenterKeyVault.SealedPair[events.size()];
+		}
+
+		void work() {
+			int n = events.size();
+			int start;
+			while ((start = next.getAndAdd(CHUNK)) < n) {
+				int end = Math.min(n, start + CHUNK);
+				try {
+					if (keys.canGenerate()) {
+						for (int i = start; i < end; i++) {
+							RentalEvent.Created event = events.get(i);
+							if (!event.renterGaveKey() && event.endsAt().isAfter(now)) {
+								pairs[i] = keys.generate(ids[i]);
+							}
+						}
+					}
+				}
+				catch (RuntimeException e) {
+					failure = e;
+				}
+				finally {
+					synchronized (this) {
+						done.addAndGet(end - start);
+						notifyAll();
+					}
+				}
 			}
-			catch (java.util.concurrent.CompletionException e) {
-				throw e.getCause() instanceof RuntimeException runtime ? runtime : e;
+		}
+
+		RenterKeyVault.SealedPair[] join() {
+			work();
+			synchronized (this) {
+				while (done.get() < events.size()) {
+					try {
+						wait();
+					}
+					catch (InterruptedException e) {
+						Thread.currentThread().interrupt();
+						throw new IllegalStateException("interrupted while generating renter keys", e);
+					}
+				}
 			}
+			if (failure != null) {
+				throw failure;
+			}
+			// done is written under the monitor after each chunk's pairs: they are visible here.
+			return pairs;
 		}
 
 	}
@@ -229,27 +303,6 @@ public class SessionLifecycle {
 		// The leases now, not at the end of the range: a later event in it may end one of these sessions.
 		addresses.finish();
 		audit.appendAll(entries);
-	}
-
-	/**
-	 * The key pairs of the active rentals whose renter gave no key, sealed to their sessions. A
-	 * backfill needs thousands (about 50 us each, X25519 and AES-GCM): they are made on every core.
-	 */
-	private RenterKeyVault.SealedPair[] generateKeys(List<RentalEvent.Created> events, Long[] sessionIds, Instant now) {
-		int n = events.size();
-		RenterKeyVault.SealedPair[] pairs = new RenterKeyVault.SealedPair[n];
-		if (!keys.canGenerate()) {
-			return pairs;
-		}
-		java.util.function.IntConsumer generate = i -> {
-			RentalEvent.Created event = events.get(i);
-			if (!event.renterGaveKey() && event.endsAt().isAfter(now)) {
-				pairs[i] = keys.generate(sessionIds[i]);
-			}
-		};
-		java.util.stream.IntStream indexes = java.util.stream.IntStream.range(0, n);
-		(n >= 256 ? indexes.parallel() : indexes).forEach(generate);
-		return pairs;
 	}
 
 	/** A RentalExtended of one of this host's rentals, confirmed. */
