@@ -57,6 +57,12 @@ public class AuditLog {
 		if (entries.isEmpty()) {
 			return;
 		}
+		if (!org.springframework.transaction.support.TransactionSynchronizationManager.isActualTransactionActive()) {
+			// Without a transaction the chain lock would not last from drawing the ids to the insert:
+			// leave the chaining to the row trigger, which locks inside the statement.
+			appendChainedByTrigger(entries);
+			return;
+		}
 		lockChain();
 		int n = entries.size();
 		record Drawn(long id, java.time.Instant at, byte[] previous) {
@@ -109,6 +115,28 @@ public class AuditLog {
 				  as t(i, s, r, k, d, p, h)
 				order by i""")
 			.params(hostId, atUtc, ids, sessions, rentals, kinds, details, prevHashes, hashes)
+			.update();
+	}
+
+	private void appendChainedByTrigger(List<Entry> entries) {
+		int n = entries.size();
+		Long[] sessions = new Long[n];
+		BigDecimal[] rentals = new BigDecimal[n];
+		String[] kinds = new String[n];
+		String[] details = new String[n];
+		for (int i = 0; i < n; i++) {
+			Entry entry = entries.get(i);
+			sessions[i] = entry.sessionId();
+			rentals[i] = entry.rentalId() == null ? null : new BigDecimal(entry.rentalId());
+			kinds[i] = entry.kind().code();
+			details[i] = entry.detail() == null ? "" : entry.detail();
+		}
+		jdbc.sql("""
+				insert into audit_log (host_id, session_id, rental_id, kind, detail)
+				select ?, s, r, k, d
+				from unnest(?::bigint[], ?::numeric[], ?::text[], ?::text[]) with ordinality as t(s, r, k, d, n)
+				order by n""")
+			.params(hostId, sessions, rentals, kinds, details)
 			.update();
 	}
 

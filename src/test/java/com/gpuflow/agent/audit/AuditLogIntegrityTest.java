@@ -186,8 +186,9 @@ class AuditLogIntegrityTest {
 		transactions.executeWithoutResult(status -> log.appendAll(batch));
 		appendSome(1);
 		transactions.executeWithoutResult(status -> log.append(session, java.math.BigInteger.ONE, AuditKind.CONFIRMED, ""));
+		log.append(session, java.math.BigInteger.ONE, AuditKind.PEER_ADDED, "outside a transaction: the trigger chains it");
 		db.append(AuditDatabase.OTHER_HOST, null, 99L, "created", "another host's chain");
-		assertThat(db.verifier().verify()).isEqualTo(new Verification(true, 504, null));
+		assertThat(db.verifier().verify()).isEqualTo(new Verification(true, 505, null));
 		assertThat(db.jdbc().sql("select last_id from audit_head where host_id = ?").param(AuditDatabase.HOST)
 			.query(Long.class).single()).isEqualTo(db.jdbc().sql("select max(id) from audit_log where host_id = ?")
 				.param(AuditDatabase.HOST).query(Long.class).single());
