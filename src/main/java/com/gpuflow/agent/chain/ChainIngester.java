@@ -237,9 +237,10 @@ public class ChainIngester implements SmartLifecycle {
 		for (ChainLog chainLog : logs) {
 			hashes.put(chainLog.blockNumber(), chainLog.blockHash());
 		}
+		Map<Long, String> current = node.blockHashes(hashes.keySet());
 		for (Map.Entry<Long, String> entry : hashes.entrySet()) {
-			Optional<BlockRef> block = node.block(entry.getKey());
-			if (block.isEmpty() || !block.get().hash().equalsIgnoreCase(entry.getValue())) {
+			String now = current.get(entry.getKey());
+			if (now == null || !now.equalsIgnoreCase(entry.getValue())) {
 				return false;
 			}
 		}

@@ -102,6 +102,12 @@ class IngestionStore {
 			List<ChainLog> ordered = new ArrayList<>(logs);
 			ordered.sort(Comparator.comparingLong(ChainLog::blockNumber).thenComparingInt(ChainLog::logIndex));
 			List<Kept> kept = ours(ordered);
+			// Session ids and keys first: the keys are made on another core while the events are stored.
+			SessionLifecycle.Prepared prepared = sessions.prepare(kept.stream()
+				.map(Kept::event)
+				.filter(RentalEvent.Created.class::isInstance)
+				.map(RentalEvent.Created.class::cast)
+				.toList(), now, true);
 			Map<String, Long> inserted = insertEvents(kept);
 
 			Map<Long, String> blocks = new LinkedHashMap<>();
@@ -130,16 +136,16 @@ class IngestionStore {
 					case RentalEvent.Created c -> created.add(new SessionLifecycle.Confirmed(eventId, c, origin));
 					case RentalEvent.Extended extended -> {
 						// Later events need the sessions created before them in chain order.
-						changed |= flush(created, now, addresses);
+						changed |= flush(created, now, addresses, prepared);
 						changed |= sessions.extended(extended, now, addresses);
 					}
 					case RentalEvent.Ended ended -> {
-						changed |= flush(created, now, addresses);
+						changed |= flush(created, now, addresses, prepared);
 						changed |= sessions.ended(ended, now);
 					}
 				}
 			}
-			changed |= flush(created, now, addresses);
+			changed |= flush(created, now, addresses, prepared);
 			if (addresses != null) {
 				addresses.finish();
 			}
@@ -160,11 +166,12 @@ class IngestionStore {
 		});
 	}
 
-	private boolean flush(List<SessionLifecycle.Confirmed> created, Instant now, Leases.Allocation addresses) {
+	private boolean flush(List<SessionLifecycle.Confirmed> created, Instant now, Leases.Allocation addresses,
+			SessionLifecycle.Prepared prepared) {
 		if (created.isEmpty()) {
 			return false;
 		}
-		sessions.created(List.copyOf(created), now, addresses);
+		sessions.created(List.copyOf(created), now, addresses, prepared);
 		created.clear();
 		return true;
 	}

@@ -24,6 +24,16 @@ public final class KeySealer {
 
 	private final SecureRandom random = new SecureRandom();
 
+	// Cipher.getInstance looks the provider up each time; a backfill seals thousands of keys.
+	private static final ThreadLocal<Cipher> ENCRYPTORS = ThreadLocal.withInitial(() -> {
+		try {
+			return Cipher.getInstance("AES/GCM/NoPadding");
+		}
+		catch (GeneralSecurityException e) {
+			throw new IllegalStateException("AES-GCM is missing", e);
+		}
+	});
+
 	public KeySealer(byte[] keyEncryptionKey) {
 		if (keyEncryptionKey.length != 32) {
 			throw new IllegalArgumentException("the key-encryption key has 32 bytes");
@@ -35,7 +45,7 @@ public final class KeySealer {
 		byte[] nonce = new byte[NONCE_BYTES];
 		random.nextBytes(nonce);
 		try {
-			Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+			Cipher cipher = ENCRYPTORS.get();
 			cipher.init(Cipher.ENCRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, nonce));
 			cipher.updateAAD(associatedData(sessionId));
 			byte[] sealed = cipher.doFinal(privateKey.getBytes(StandardCharsets.US_ASCII));

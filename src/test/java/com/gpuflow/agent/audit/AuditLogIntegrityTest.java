@@ -171,4 +171,66 @@ class AuditLogIntegrityTest {
 		assertThat(db.verifier().verify().ok()).isTrue();
 	}
 
+	@Test
+	void batchesChainedByTheAgentVerifyBetweenRowsChainedByTheTrigger() {
+		long session = aSession();
+		AuditLog log = new AuditLog(db.jdbc(), db.settings());
+		var transactions = new org.springframework.transaction.support.TransactionTemplate(
+				new org.springframework.jdbc.datasource.DataSourceTransactionManager(db.dataSource()));
+		appendSome(2);
+		List<AuditLog.Entry> batch = new ArrayList<>();
+		for (int i = 0; i < 500; i++) {
+			batch.add(new AuditLog.Entry(session, java.math.BigInteger.TWO.pow(70).add(java.math.BigInteger.valueOf(i)),
+					AuditKind.CREATED, i % 2 == 0 ? "renter 0xabc ends 2026-11-25T18:00:00Z #" + i : "ünïcode ✓ #" + i));
+		}
+		transactions.executeWithoutResult(status -> log.appendAll(batch));
+		appendSome(1);
+		transactions.executeWithoutResult(status -> log.append(session, java.math.BigInteger.ONE, AuditKind.CONFIRMED, ""));
+		log.append(session, java.math.BigInteger.ONE, AuditKind.PEER_ADDED, "outside a transaction: the trigger chains it");
+		db.append(AuditDatabase.OTHER_HOST, null, 99L, "created", "another host's chain");
+		assertThat(db.verifier().verify()).isEqualTo(new Verification(true, 505, null));
+		assertThat(db.jdbc().sql("select last_id from audit_head where host_id = ?").param(AuditDatabase.HOST)
+			.query(Long.class).single()).isEqualTo(db.jdbc().sql("select max(id) from audit_log where host_id = ?")
+				.param(AuditDatabase.HOST).query(Long.class).single());
+	}
+
+	@Test
+	void aStatementThatBringsItsOwnHashesIsRefusedUnlessTheyChain() {
+		appendSome(3);
+		byte[] last = db.jdbc().sql("select hash from audit_log order by id desc limit 1").query(byte[].class).single();
+		String insert = """
+				insert into audit_log (id, host_id, at, kind, detail, prev_hash, hash)
+				values (?, ?, '2026-11-25T18:00:00Z', 'created', 'x', ?, ?)""";
+		long next = db.jdbc().sql("select nextval('audit_log_id_seq')").query(Long.class).single();
+		String text = next + "|" + AuditDatabase.HOST + "|||" + AuditTime.epochMicros(java.time.Instant.parse("2026-11-25T18:00:00Z"))
+				+ "|created|x";
+		byte[] right = AuditChainVerifier.hash(last, text);
+		assertThatThrownBy(() -> db.jdbc().sql(insert).params(next, AuditDatabase.HOST, last, new byte[32]).update())
+			.hasMessageContaining("hash does not match the row");
+		assertThatThrownBy(() -> db.jdbc().sql(insert).params(next, AuditDatabase.HOST, new byte[32],
+				AuditChainVerifier.hash(new byte[32], text)).update())
+			.hasMessageContaining("prev_hash is not the hash of the previous row");
+		long beyond = next + 1000;
+		String beyondText = beyond + text.substring(Long.toString(next).length());
+		assertThatThrownBy(() -> db.jdbc().sql(insert).params(beyond, AuditDatabase.HOST, last,
+				AuditChainVerifier.hash(last, beyondText)).update())
+			.hasMessageContaining("id not drawn from the sequence");
+		assertThat(db.verifier().verify()).isEqualTo(new Verification(true, 3, null));
+		db.jdbc().sql(insert).params(next, AuditDatabase.HOST, last, right).update();
+		assertThat(db.verifier().verify()).isEqualTo(new Verification(true, 4, null));
+	}
+
+	/** A session row for audit rows to name (they reference sessions). */
+	private long aSession() {
+		long event = db.jdbc().sql("""
+				insert into chain_events (host_id, contract, block_number, block_hash, tx_hash, log_index, kind, payload)
+				values (?, 'c', 1, '0x1', '0x1', 0, 'RentalCreated', '{}') returning id""")
+			.param(AuditDatabase.HOST).query(Long.class).single();
+		return db.jdbc().sql("""
+				insert into sessions (host_id, contract, rental_id, renter, state, starts_at, ends_at, created_event_id,
+				                      key_source, created_at, confirmed_at)
+				values (?, 'c', 1, '0xabc', 'ACTIVE', now(), now(), ?, 'RENTER', now(), now()) returning id""")
+			.params(AuditDatabase.HOST, event).query(Long.class).single();
+	}
+
 }
