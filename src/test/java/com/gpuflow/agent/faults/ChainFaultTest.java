@@ -48,7 +48,8 @@ class ChainFaultTest {
 				// Spread over the stream at fixed marks: spacing each stop a quarter of the stream after
 				// the last one asked for more rentals than the long form's five stops have (stalled at 515 of 500).
 				int mark = outage * rentals / (stops + 1);
-				Eventually.await(Duration.ofMinutes(2), "stream reached " + mark, () -> stream.rented.get() >= mark);
+				Eventually.await(Duration.ofMinutes(2), "stream reached " + mark, stream::status,
+						status -> stream.rented.get() >= mark);
 				marks.add(stream.rented.get());
 				long stoppedAt = System.nanoTime();
 				rig.chain.stop();

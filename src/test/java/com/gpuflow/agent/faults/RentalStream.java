@@ -49,6 +49,8 @@ final class RentalStream implements AutoCloseable {
 
 	private final AtomicReference<Throwable> failure = new AtomicReference<>();
 
+	private final AtomicReference<String> lastRetry = new AtomicReference<>("none");
+
 	private final Thread thread;
 
 	private volatile boolean stopped;
@@ -85,6 +87,12 @@ final class RentalStream implements AutoCloseable {
 
 	Throwable failure() {
 		return this.failure.get();
+	}
+
+	/** For a stall: what the stream is doing (alive, failed with, retries and the last retry's cause). */
+	String status() {
+		return "rented " + this.rented + " of " + this.target + ", thread " + (this.thread.isAlive() ? "alive" : "ended")
+				+ ", failure " + this.failure.get() + ", retries " + this.retries + ", last retry " + this.lastRetry.get();
 	}
 
 	private void run() {
@@ -192,6 +200,7 @@ final class RentalStream implements AutoCloseable {
 							+ nodeAwayOrRestarting, nodeAwayOrRestarting);
 				}
 				this.retries.incrementAndGet();
+				this.lastRetry.set(java.time.LocalTime.now() + " " + nodeAwayOrRestarting);
 				AgentProcess.sleep(500);
 			}
 		}
