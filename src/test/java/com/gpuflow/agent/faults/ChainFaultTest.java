@@ -64,6 +64,7 @@ class ChainFaultTest {
 			figures.put("node outages (ms, stop to answering)", outages);
 			figures.put("rentals sent at each stop", marks);
 			figures.put("stream retries while the node was away", stream.retries.get());
+			figures.put("stream transactions the restarted node had no receipt for", stream.withoutReceipt.get());
 			figures.put("agent node errors counted", rig.metric(agent, "gpuflow_chain_node_errors_total").orElse(-1.0));
 			figures.putAll(rig.assertMatchesChain(agent, true, Duration.ofSeconds(60)));
 			FaultRig.printFigures("ChainFaultTest: node stopped and restarted", figures);
