@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.db.DatabaseReachable;
 import com.gpuflow.agent.rental.SessionsChanged;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -26,6 +27,7 @@ import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.context.SmartLifecycle;
+import org.springframework.context.event.EventListener;
 import org.springframework.dao.DataAccessException;
 import org.springframework.stereotype.Component;
 
@@ -115,6 +117,12 @@ public class ChainIngester implements SmartLifecycle {
 		this.databaseErrors = Counter.builder("gpuflow_chain_database_errors_total").register(meters);
 		this.eventsStored = Counter.builder("gpuflow_chain_events_total").register(meters);
 		this.undecodable = Counter.builder("gpuflow_chain_undecodable_logs_total").register(meters);
+	}
+
+	/** The database is back: ingest what happened on chain meanwhile now, not after the backoff. */
+	@EventListener
+	void on(DatabaseReachable event) {
+		wakeUp();
 	}
 
 	/** A hint that there may be a new block (websocket push); polling alone is correct too. */
@@ -303,7 +311,8 @@ public class ChainIngester implements SmartLifecycle {
 				log.warn("Chain ingestion paused, {} unavailable ({}); retrying in {} ms", what, e.getMessage(),
 						backoff.toMillis());
 				try {
-					Thread.sleep(backoff);
+					// Woken early when the database answers again (DatabaseReachable) or a new head is pushed.
+					wake.tryAcquire(backoff.toMillis(), TimeUnit.MILLISECONDS);
 				}
 				catch (InterruptedException interrupted) {
 					Thread.currentThread().interrupt();

@@ -331,6 +331,16 @@ public class SessionLifecycle {
 			return false;
 		}
 		Session session = found.get();
+		if (session.state() == SessionState.EXPIRED && event.endedAt().isBefore(session.endsAt())) {
+			// The chain ended it before its endsAt, but the event reached us only after our clock had
+			// expired it (a slow or failing node). Access is already gone; the record follows the chain.
+			jdbc.sql("update sessions set state = 'ENDED', end_reason = 'ended' where id = ? and state = 'EXPIRED'")
+				.param(session.id())
+				.update();
+			audit.append(session.id(), session.rentalId(), AuditKind.ENDED,
+					"on chain at " + event.endedAt() + ", before ends_at; learned after local expiry");
+			return true;
+		}
 		if (session.state() != SessionState.ACTIVE) {
 			audit.append(session.id(), session.rentalId(), AuditKind.ENDED, "on chain at " + event.endedAt() + ", already "
 					+ session.state().name().toLowerCase());

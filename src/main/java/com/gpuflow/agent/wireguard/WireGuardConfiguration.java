@@ -16,6 +16,7 @@ import org.springframework.context.event.EventListener;
 import com.gpuflow.agent.audit.LivePeers;
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.config.TunnelNetwork;
+import com.gpuflow.agent.db.DatabaseReachable;
 import com.gpuflow.agent.rental.SessionsChanged;
 
 /**
@@ -109,6 +110,12 @@ class WireGuardConfiguration {
 
 		@EventListener
 		void on(SessionsChanged event) {
+			reconciler.requestPass();
+		}
+
+		/** The database is back: converge now instead of at the next interval. */
+		@EventListener
+		void on(DatabaseReachable event) {
 			reconciler.requestPass();
 		}
 

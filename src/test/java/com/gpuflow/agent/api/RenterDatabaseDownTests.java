@@ -36,7 +36,7 @@ class RenterDatabaseDownTests {
 				new TransactionTemplate(new DataSourceTransactionManager(nowhere)), event -> {
 				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==",
 				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC());
-		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper());
+		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 
 		client.get().uri("/v1/rentals/1").exchange().expectStatus().isEqualTo(HttpStatus.SERVICE_UNAVAILABLE)

@@ -169,6 +169,23 @@ class ChainIngestionTest {
 	}
 
 	@Test
+	void anEndLearnedOnlyAfterTheRentalsEndsAtIsStillRecordedAsEnded() throws Exception {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = market();
+		// Ended on chain well before its endsAt, but the agent hears of it only after endsAt has passed
+		// (it was down, or its node was failing): the session is first over by the clock, then ENDED.
+		var rental = market.rent(1, HOST, 4, RentalMarketClient.ZERO_KEY);
+		market.endRental(1, rental.rentalId());
+		Thread.sleep(5_000);
+		agent = AgentContext.start(AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST));
+		JdbcClient jdbc = agent.jdbc();
+		Eventually.await(DEADLINE, "rental ended", () -> state(jdbc, rental.rentalId()).equals("ENDED"));
+		assertThat(count(jdbc, "select count(*) from audit_log where rental_id = ? and kind = 'ended'",
+				new BigDecimal(rental.rentalId()))).isEqualTo(1);
+		assertThat(count(jdbc, "select count(*) from leases where held_to is null")).isZero();
+	}
+
+	@Test
 	void anEndThatAReorganisationDropsIsUndone() {
 		chain = AnvilNode.startDefault();
 		RentalMarketClient market = market();

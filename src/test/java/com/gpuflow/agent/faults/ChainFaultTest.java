@@ -42,9 +42,15 @@ class ChainFaultTest {
 			RentalStream stream = rig.track(new RentalStream(rig.market, rig.host, rentals, Duration.ofMillis(300),
 					System.nanoTime())).start();
 			List<Long> outages = new ArrayList<>();
-			for (int outage = 0; outage < (FaultRig.longForm() ? 5 : 2); outage++) {
-				int mark = stream.rented.get() + rentals / 4;
-				Eventually.await(Duration.ofMinutes(2), "stream reached " + mark, () -> stream.rented.get() >= mark);
+			int stops = FaultRig.longForm() ? 5 : 2;
+			List<Integer> marks = new ArrayList<>();
+			for (int outage = 1; outage <= stops; outage++) {
+				// Spread over the stream at fixed marks: spacing each stop a quarter of the stream after
+				// the last one asked for more rentals than the long form's five stops have (stalled at 515 of 500).
+				int mark = outage * rentals / (stops + 1);
+				Eventually.await(Duration.ofMinutes(2), "stream reached " + mark, stream::status,
+						status -> stream.rented.get() >= mark);
+				marks.add(stream.rented.get());
 				long stoppedAt = System.nanoTime();
 				rig.chain.stop();
 				AgentProcess.sleep(3_000);
@@ -56,7 +62,9 @@ class ChainFaultTest {
 			Map<String, Object> figures = new LinkedHashMap<>();
 			figures.put("rentals sent", stream.rented.get());
 			figures.put("node outages (ms, stop to answering)", outages);
+			figures.put("rentals sent at each stop", marks);
 			figures.put("stream retries while the node was away", stream.retries.get());
+			figures.put("stream transactions the restarted node had no receipt for", stream.withoutReceipt.get());
 			figures.put("agent node errors counted", rig.metric(agent, "gpuflow_chain_node_errors_total").orElse(-1.0));
 			figures.putAll(rig.assertMatchesChain(agent, true, Duration.ofSeconds(60)));
 			FaultRig.printFigures("ChainFaultTest: node stopped and restarted", figures);

@@ -36,6 +36,12 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class LoadFaultTest {
 
+	/**
+	 * Rentals a second the chain produces while renters fetch configs: issue #7's 50/s.
+	 * {@code -Dfaults.load.rate=0} sends them in chunks as fast as the chain takes them (a burst).
+	 */
+	static final int RATE = Integer.getInteger("faults.load.rate", 50);
+
 	@Test
 	void manySessionsAndConcurrentRentersKeepPeersPromptAndConfigsFast() throws Exception {
 		boolean longForm = FaultRig.longForm();
@@ -96,10 +102,18 @@ class LoadFaultTest {
 				}
 			});
 
-			// The chain produces rentals as fast as it takes them, in chunks, while the renters fetch.
+			// The chain produces RATE rentals a second (issue #7: 50/s), in chunks of ten on a fixed
+			// schedule, while the renters fetch; a chunk that is late is sent at once to catch up.
+			// (Chunks of five every 100 ms fell behind to 43/s: each chunk waits for its receipts.)
 			long producing = System.nanoTime();
-			int chunk = longForm ? 500 : 100;
+			int chunk = RATE > 0 ? 10 : (longForm ? 500 : 100);
+			long chunkNanos = RATE > 0 ? Duration.ofSeconds(1).toNanos() * chunk / RATE : 0;
 			for (int made = 0; made < sessions; made += chunk) {
+				long due = producing + (made / chunk) * chunkNanos;
+				long wait = due - System.nanoTime();
+				if (wait > 0) {
+					AgentProcess.sleep(wait / 1_000_000);
+				}
 				List<RentalCreated> created = rig.market.rentMany(Math.min(chunk, sessions - made), rig.host, 7_200,
 						renters + 1, i -> FaultRig.renterKey(), Duration.ofMinutes(5));
 				for (RentalCreated rental : created) {
@@ -161,10 +175,10 @@ class LoadFaultTest {
 			assertThat(sorted).as("every session got its peer").hasSize(sessions);
 			assertThat(FaultRig.at(sorted, 0.50)).as("p50 confirmation to peer live (SPEC: within 2 s)")
 				.isLessThanOrEqualTo(2_000.0);
-			// Measured here: p99 2.2 s while 500 rentals land in 5 s and 50 renters fetch configs on two
-			// shared cores (reconcile passes of 100-300 peers take 1-1.5 s). The tail misses the SPEC's
-			// 2 s under this burst; this bound catches a regression beyond it.
-			assertThat(FaultRig.at(sorted, 0.99)).as("p99 confirmation to peer live").isLessThanOrEqualTo(3_000.0);
+			// At issue #7's 50 rentals/s the SPEC's 2 s holds for the tail too. A burst (rate 0: 500 rentals
+			// in a few seconds) is beyond the promise; there the bound only catches a regression.
+			assertThat(FaultRig.at(sorted, 0.99)).as("p99 confirmation to peer live at " + (RATE > 0 ? RATE + "/s" : "a burst"))
+				.isLessThanOrEqualTo(RATE > 0 ? 2_000.0 : 3_000.0);
 		}
 	}
 

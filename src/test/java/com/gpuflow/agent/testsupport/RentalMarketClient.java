@@ -344,6 +344,25 @@ public final class RentalMarketClient {
 	}
 
 	/** The receipt, if the transaction is mined on the current chain. */
+	/**
+	 * True when the sender of this signed transaction has already used its nonce on the node's
+	 * current chain, so sending it again can never make it count. After anvil restarts from its state
+	 * file this is how a transaction whose effect survived but whose receipt did not shows itself
+	 * (sending it again: "nonce too low"; receipt: none).
+	 */
+	public boolean nonceUsed(String signedTx) {
+		try {
+			org.web3j.crypto.SignedRawTransaction tx = (org.web3j.crypto.SignedRawTransaction) org.web3j.crypto.TransactionDecoder
+				.decode(signedTx);
+			BigInteger latest = Numeric
+				.decodeQuantity(this.node.rpc("eth_getTransactionCount", tx.getFrom(), "latest").asText());
+			return latest.compareTo(tx.getNonce()) > 0;
+		}
+		catch (java.security.SignatureException e) {
+			throw new IllegalArgumentException("not a signed transaction: " + e.getMessage(), e);
+		}
+	}
+
 	public Optional<TransactionReceipt> receipt(String txHash) {
 		JsonNode receipt = this.node.rpc("eth_getTransactionReceipt", txHash);
 		return (receipt == null || receipt.isNull()) ? Optional.empty() : Optional.of(toReceipt(receipt));

@@ -1,0 +1,73 @@
+package com.gpuflow.agent.db;
+
+import java.io.EOFException;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
+import java.time.Duration;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import javax.sql.DataSource;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.mockito.BDDMockito.given;
+import static org.mockito.Mockito.mock;
+
+class DatabaseGateTest {
+
+	@Test
+	void connectionFailuresCountAsUnreachableButABusyPoolDoesNot() {
+		assertThat(DatabaseGate.unreachable(new SQLException("The connection attempt failed.", "08001"))).isTrue();
+		assertThat(DatabaseGate.unreachable(new SQLTransientConnectionException("pool - request timed out", "08001",
+				new SQLException("refused", "08001")))).isTrue();
+		assertThat(DatabaseGate.unreachable(new SQLException("I/O", null, new EOFException()))).isTrue();
+		assertThat(DatabaseGate.unreachable(new SQLTransientConnectionException(
+				"pool - Connection is not available, request timed out after 3000ms"))).isFalse();
+		assertThat(DatabaseGate.unreachable(new SQLException("duplicate key", "23505"))).isFalse();
+	}
+
+	@Test
+	void onceArmedAnUnreachableDatabaseIsRefusedAtOnceWithoutAskingThePool() throws Exception {
+		DataSource pool = mock(DataSource.class);
+		AtomicInteger asked = new AtomicInteger();
+		given(pool.getConnection()).willAnswer(invocation -> {
+			asked.incrementAndGet();
+			throw new SQLException("The connection attempt failed.", "08001");
+		});
+		Properties properties = new Properties();
+		// Nothing listens on port 1: the probe keeps failing.
+		DatabaseGate gate = new DatabaseGate(pool, "jdbc:postgresql://127.0.0.1:1/none", properties, away -> {
+		});
+		assertThatThrownBy(gate::getConnection).isInstanceOf(SQLException.class);
+		assertThat(gate.isOpen()).as("not armed during start-up").isTrue();
+
+		gate.arm();
+		assertThatThrownBy(gate::getConnection).isInstanceOf(SQLException.class);
+		assertThat(gate.isOpen()).isFalse();
+		long started = System.nanoTime();
+		assertThatThrownBy(gate::getConnection).isInstanceOf(SQLTransientConnectionException.class)
+			.hasMessageContaining("unreachable");
+		assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofMillis(100));
+		assertThat(asked).hasValue(2);
+		gate.close();
+	}
+
+	@Test
+	void aBusyPoolLeavesTheGateOpen() throws Exception {
+		DataSource pool = mock(DataSource.class);
+		Connection connection = mock(Connection.class);
+		given(pool.getConnection()).willThrow(new SQLTransientConnectionException("request timed out after 3000ms"))
+			.willReturn(connection);
+		DatabaseGate gate = new DatabaseGate(pool, "jdbc:postgresql://127.0.0.1:1/none", new Properties(), away -> {
+		});
+		gate.arm();
+		assertThatThrownBy(gate::getConnection).isInstanceOf(SQLTransientConnectionException.class);
+		assertThat(gate.isOpen()).isTrue();
+		assertThat(gate.getConnection()).isSameAs(connection);
+	}
+
+}
