@@ -22,7 +22,7 @@ import org.springframework.stereotype.Repository;
 class Rentals {
 
 	record Session(long id, RentalId rentalId, String renter, String state, Instant startsAt, Instant endsAt,
-			String keySource, boolean keySealed, Instant configDeliveredAt, String tunnelIp) {
+			String keySource, boolean keySealed, Instant configDeliveredAt, String tunnelIp, boolean poolExhausted) {
 
 		boolean generatedKey() {
 			return "GENERATED".equals(keySource);
@@ -37,7 +37,8 @@ class Rentals {
 	}
 
 	private static final String SESSION_COLUMNS = "id, rental_id, renter, state, starts_at, ends_at, key_source,"
-			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip";
+			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip,"
+			+ " pool_exhausted";
 
 	private final JdbcClient jdbc;
 
@@ -145,7 +146,7 @@ class Rentals {
 	private static Session session(ResultSet rs, int row) throws SQLException {
 		return new Session(rs.getLong("id"), rentalId(rs), rs.getString("renter"), rs.getString("state"),
 				instant(rs, "starts_at"), instant(rs, "ends_at"), rs.getString("key_source"), rs.getBoolean("key_sealed"),
-				instant(rs, "config_delivered_at"), rs.getString("tunnel_ip"));
+				instant(rs, "config_delivered_at"), rs.getString("tunnel_ip"), rs.getBoolean("pool_exhausted"));
 	}
 
 	private static RentalId rentalId(ResultSet rs) throws SQLException {

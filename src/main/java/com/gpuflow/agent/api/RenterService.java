@@ -186,7 +186,9 @@ class RenterService {
 			throw ApiProblem.alreadyDelivered(id);
 		}
 		if (session.tunnelIp() == null) {
-			throw ApiProblem.notActive("rental " + id + " has no tunnel address yet; try again shortly");
+			throw ApiProblem.notActive(session.poolExhausted()
+					? "rental " + id + " waits for a tunnel address: this host's address pool is full; try again later"
+					: "rental " + id + " has no tunnel address yet; try again shortly");
 		}
 		if (challenge.filter(c -> c.sessionId() == session.id() && c.message().equals(request.message())).isEmpty()) {
 			throw ApiProblem.invalidChallenge();
