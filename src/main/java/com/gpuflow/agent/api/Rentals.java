@@ -92,6 +92,65 @@ class Rentals {
 			.optional();
 	}
 
+	/** The rental's live session (if any) and the challenge a spent nonce belonged to (if it was spendable). */
+	record SpentAndSession(Optional<Challenge> challenge, Optional<Session> session) {
+	}
+
+	/**
+	 * {@link #spend} and {@link #findSession} in one statement (one round trip to PostgreSQL): the
+	 * nonce is spent whether or not the rental exists (a data-modifying CTE always runs to
+	 * completion), with the same conditional update, so of any number of requests presenting one
+	 * nonce exactly one gets the challenge back. {@code nonce} may be null: nothing is spent.
+	 */
+	SpentAndSession spendAndFindSession(String nonce, RentalId rentalId, Instant now) {
+		return jdbc.sql("""
+				with spent as (
+				    update challenges set spent_at = ? where nonce = ? and host_id = ? and spent_at is null and expires_at > ?
+				    returning session_id, message
+				), live as (
+				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
+				)
+				select live.*, spent.session_id as challenge_session_id, spent.message as challenge_message
+				from (select 1) as one left join live on true left join spent on true""".formatted(SESSION_COLUMNS))
+			.params(timestamp(now), nonce, hostId, timestamp(now), hostId, contract, decimal(rentalId))
+			.query((rs, n) -> {
+				Optional<Session> session = rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n));
+				String message = rs.getString("challenge_message");
+				Optional<Challenge> challenge = message == null ? Optional.empty()
+						: Optional.of(new Challenge(rs.getLong("challenge_session_id"), message));
+				return new SpentAndSession(challenge, session);
+			})
+			.single();
+	}
+
+	/** The rental's live session (if any), and whether the challenge was stored for it. */
+	record Issued(Optional<Session> session, boolean stored) {
+	}
+
+	/**
+	 * Stores a challenge built for session {@code sessionId} only if that session is still the
+	 * rental's live one and still usable (active, before its end), reading the session in the same
+	 * statement: one round trip to PostgreSQL for the common case of a renter asking again.
+	 */
+	Issued insertChallengeIfLive(RentalId rentalId, long sessionId, String nonce, String message, Instant issuedAt,
+			Instant expiresAt, Instant now) {
+		return jdbc.sql("""
+				with live as (
+				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
+				), stored as (
+				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
+				    select ?, ?, live.id, ?, ?, ? from live where live.id = ? and live.state = 'ACTIVE' and live.ends_at > ?
+				    returning 1
+				)
+				select live.*, (select count(*) from stored) as stored
+				from (select 1) as one left join live on true""".formatted(SESSION_COLUMNS))
+			.params(hostId, contract, decimal(rentalId), nonce, hostId, message, timestamp(issuedAt), timestamp(expiresAt),
+					sessionId, timestamp(now))
+			.query((rs, n) -> new Issued(rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n)),
+					rs.getLong("stored") == 1))
+			.single();
+	}
+
 	/**
 	 * Takes the sealed generated key out of an active session and destroys it, in one statement:
 	 * the row lock makes concurrent claims wait, and a waiter re-reads the row, finds the key gone
