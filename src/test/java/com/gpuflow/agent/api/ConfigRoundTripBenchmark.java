@@ -208,7 +208,7 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 		if (thread.startsWith("reactor-http-") || thread.startsWith("webflux-http-")) {
 			return "server event loop";
 		}
-		if (thread.startsWith("ForkJoinPool-") || thread.startsWith("VirtualThread-unparker")) {
+		if (thread.startsWith("ForkJoinPool-") || thread.startsWith("VirtualThread-unparker") || thread.startsWith("renter-api")) {
 			return "server blocking (virtual)";
 		}
 		return "other: " + thread.replaceAll("[0-9]+", "N");
