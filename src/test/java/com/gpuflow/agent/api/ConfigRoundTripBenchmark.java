@@ -33,6 +33,8 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 
 	static final Duration WARMUP = Duration.ofSeconds(Long.getLong("bench.warmup", 5));
 
+	static final Duration ROUND_TRIP_WARMUP = Duration.ofSeconds(Long.getLong("bench.round-trip-warmup", 30));
+
 	static final Duration MEASURE = Duration.ofSeconds(Long.getLong("bench.seconds", 10));
 
 	static final int THREADS = Integer.getInteger("bench.threads", Runtime.getRuntime().availableProcessors());
@@ -114,11 +116,12 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 				configNanos / 1e8);
 		measure(recovery, 1, WARMUP);
 		measure(sign, 1, WARMUP);
-		measure(roundTrip, CLIENTS, WARMUP);
-
 		Result recoveries = measure(recovery, 1, MEASURE);
 		Result recoveriesAllCores = measure(recovery, THREADS, MEASURE);
 		Result signs = measure(sign, 1, MEASURE);
+		// The round trip runs through far more code (Netty, WebFlux, JDBC, PostgreSQL driver): on two
+		// busy cores the JIT compilers are still at it after a few seconds, so it warms up longer, last.
+		measure(roundTrip, CLIENTS, ROUND_TRIP_WARMUP);
 		signNanos.reset();
 		Result roundTrips = measure(roundTrip, CLIENTS, MEASURE);
 		double ratio = roundTrips.perSecond() / recoveries.perSecond();
@@ -162,6 +165,8 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 				+ " of which signature recovery ~%.0f%n", loopUs, blockingUs, recoverUs);
 		System.out.printf("BENCH   PostgreSQL %.0f, other JVM threads (GC, JIT, pool housekeeping) %.0f%n", databaseUs,
 				otherUs + Math.max(0, jvmUs - clientUs - loopUs - blockingUs - otherUs));
+		System.out.printf("BENCH   (in %.0f s: GC pauses %d ms, JIT compilation %d ms of compiler-thread time)%n",
+				roundTrips.seconds(), roundTrips.gcPauseMillis(), roundTrips.jitMillis());
 		System.out.printf("BENCH CPU available: %d cores x %ds; used by this run %.0f%% of it (the rest: other processes)%n",
 				cores, MEASURE.toSeconds(), 100.0 * (roundTrips.processCpuNanos() + roundTrips.databaseCpuNanos())
 						/ (cores * roundTrips.seconds() * 1e9));
@@ -180,7 +185,7 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 	static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
 
 	record Result(long operations, double seconds, long processCpuNanos, long databaseCpuNanos, Map<String, Long> threadCpu,
-			long workerCpuNanos) {
+			long workerCpuNanos, long gcPauseMillis, long jitMillis) {
 
 		double perSecond() {
 			return operations / seconds;
@@ -225,6 +230,12 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 		return "other: " + thread.replaceAll("[0-9]+", "N");
 	}
 
+	private static long gcMillis() {
+		return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+			.mapToLong(java.lang.management.GarbageCollectorMXBean::getCollectionTime)
+			.sum();
+	}
+
 	private static long processCpu() {
 		return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
 			.getProcessCpuTime();
@@ -260,6 +271,10 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 		long ended;
 		long cpuBefore;
 		long cpuAfter;
+		long gcBefore;
+		long gcAfter;
+		long jitBefore;
+		long jitAfter;
 		long databaseBefore;
 		long databaseAfter;
 		Map<Long, String> groupOf = new java.util.HashMap<>();
@@ -285,6 +300,8 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 			threadsBefore = threadCpu(groupOf);
 			databaseBefore = databaseCpu();
 			cpuBefore = processCpu();
+			gcBefore = gcMillis();
+			jitBefore = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
 			started = System.nanoTime();
 			go.countDown();
 			Thread.sleep(duration);
@@ -294,6 +311,8 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 			}
 			ended = System.nanoTime();
 			cpuAfter = processCpu();
+			gcAfter = gcMillis();
+			jitAfter = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
 			databaseAfter = databaseCpu();
 			threadsAfter = threadCpu(groupOf);
 		}
@@ -303,7 +322,7 @@ class ConfigRoundTripBenchmark extends RenterApiTestSupport {
 			byGroup.merge(groupOf.get(id), cpu[0] - before, Long::sum);
 		});
 		return new Result(done.sum(), (ended - started) / 1e9, cpuAfter - cpuBefore, databaseAfter - databaseBefore, byGroup,
-				workerCpu.sum());
+				workerCpu.sum(), gcAfter - gcBefore, jitAfter - jitBefore);
 	}
 
 }
