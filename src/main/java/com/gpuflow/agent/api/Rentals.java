@@ -79,28 +79,17 @@ class Rentals {
 			.update();
 	}
 
-	/**
-	 * Spends a nonce if it is this host's, unspent and unexpired: one conditional update, so of any
-	 * number of requests presenting the same nonce exactly one gets the challenge back.
-	 */
-	Optional<Challenge> spend(String nonce, Instant now) {
-		return jdbc
-			.sql("update challenges set spent_at = ? where nonce = ? and host_id = ? and spent_at is null"
-					+ " and expires_at > ? returning session_id, message")
-			.params(timestamp(now), nonce, hostId, timestamp(now))
-			.query((rs, n) -> new Challenge(rs.getLong("session_id"), rs.getString("message")))
-			.optional();
-	}
-
 	/** The rental's live session (if any) and the challenge a spent nonce belonged to (if it was spendable). */
 	record SpentAndSession(Optional<Challenge> challenge, Optional<Session> session) {
 	}
 
 	/**
-	 * {@link #spend} and {@link #findSession} in one statement (one round trip to PostgreSQL): the
-	 * nonce is spent whether or not the rental exists (a data-modifying CTE always runs to
-	 * completion), with the same conditional update, so of any number of requests presenting one
-	 * nonce exactly one gets the challenge back. {@code nonce} may be null: nothing is spent.
+	 * Spends a nonce if it is this host's, unspent and unexpired, and reads the rental's live
+	 * session, in one statement (one round trip to PostgreSQL). The nonce is spent whether or not the
+	 * rental exists (a data-modifying CTE always runs to completion), by one conditional update, so of
+	 * any number of requests presenting one nonce exactly one gets the challenge back (a waiter
+	 * re-reads the row after the first commits and finds it spent). {@code nonce} may be null:
+	 * nothing is spent.
 	 */
 	SpentAndSession spendAndFindSession(String nonce, RentalId rentalId, Instant now) {
 		return jdbc.sql("""
