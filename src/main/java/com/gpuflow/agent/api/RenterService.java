@@ -107,6 +107,7 @@ class RenterService {
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
 		Known known = knownSessions.get(id);
+		Optional<Rentals.Session> found = null;
 		if (known != null) {
 			// A rental asked for before: build the message for the session it had then and store it only if
 			// that session is still the rental's live, usable one, checked in the same statement.
@@ -117,8 +118,10 @@ class RenterService {
 				return new IssuedChallenge(text, expiresAt);
 			}
 			knownSessions.remove(id);
+			found = issued.session();
 		}
-		Rentals.Session session = liveSession(id, now);
+		// Unknown rental, or its session changed: judge the session as it is now (read by that statement).
+		Rentals.Session session = found != null ? liveSession(id, found, now) : liveSession(id, now);
 		String nonce = Nonces.next();
 		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
 		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt);
