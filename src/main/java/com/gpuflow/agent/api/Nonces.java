@@ -15,9 +15,19 @@ final class Nonces {
 	}
 
 	static String next() {
+		// One call into the CSPRNG per nonce; a byte is used only below 248 (4 x 62), so each of the 62
+		// characters stays equally likely.
 		char[] out = new char[LENGTH];
-		for (int i = 0; i < LENGTH; i++) {
-			out[i] = ALPHABET.charAt(RANDOM.nextInt(ALPHABET.length()));
+		byte[] random = new byte[2 * LENGTH];
+		int filled = 0;
+		while (filled < LENGTH) {
+			RANDOM.nextBytes(random);
+			for (int i = 0; i < random.length && filled < LENGTH; i++) {
+				int b = random[i] & 0xff;
+				if (b < 248) {
+					out[filled++] = ALPHABET.charAt(b % 62);
+				}
+			}
 		}
 		return new String(out);
 	}

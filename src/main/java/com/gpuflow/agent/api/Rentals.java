@@ -22,7 +22,7 @@ import org.springframework.stereotype.Repository;
 class Rentals {
 
 	record Session(long id, RentalId rentalId, String renter, String state, Instant startsAt, Instant endsAt,
-			String keySource, boolean keySealed, Instant configDeliveredAt, String tunnelIp) {
+			String keySource, boolean keySealed, Instant configDeliveredAt, String tunnelIp, boolean poolExhausted) {
 
 		boolean generatedKey() {
 			return "GENERATED".equals(keySource);
@@ -37,7 +37,8 @@ class Rentals {
 	}
 
 	private static final String SESSION_COLUMNS = "id, rental_id, renter, state, starts_at, ends_at, key_source,"
-			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip";
+			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip,"
+			+ " pool_exhausted";
 
 	private final JdbcClient jdbc;
 
@@ -91,17 +92,70 @@ class Rentals {
 			.update();
 	}
 
+	/** The rental's live session (if any) and the challenge a spent nonce belonged to (if it was spendable). */
+	record SpentAndSession(Optional<Challenge> challenge, Optional<Session> session) {
+	}
+
 	/**
-	 * Spends a nonce if it is this host's, unspent and unexpired: one conditional update, so of any
-	 * number of requests presenting the same nonce exactly one gets the challenge back.
+	 * Spends a nonce if it is this host's, unspent and unexpired, and reads the rental's live
+	 * session, in one statement (one round trip to PostgreSQL). The nonce is spent whether or not the
+	 * rental exists (a data-modifying CTE always runs to completion), by one conditional update, so of
+	 * any number of requests presenting one nonce exactly one gets the challenge back (a waiter
+	 * re-reads the row after the first commits and finds it spent). {@code nonce} may be null:
+	 * nothing is spent.
 	 */
-	Optional<Challenge> spend(String nonce, Instant now) {
-		return jdbc
-			.sql("update challenges set spent_at = ? where nonce = ? and host_id = ? and spent_at is null"
-					+ " and expires_at > ? returning session_id, message")
-			.params(timestamp(now), nonce, hostId, timestamp(now))
-			.query((rs, n) -> new Challenge(rs.getLong("session_id"), rs.getString("message")))
-			.optional();
+	SpentAndSession spendAndFindSession(String nonce, RentalId rentalId, Instant now) {
+		return jdbc.sql("""
+				with spent as (
+				    update challenges set spent_at = ? where nonce = ? and host_id = ? and spent_at is null and expires_at > ?
+				    returning session_id, message
+				), live as (
+				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
+				)
+				select live.*, spent.session_id as challenge_session_id, spent.message as challenge_message
+				from (select 1) as one left join live on true left join spent on true""".formatted(SESSION_COLUMNS))
+			.params(timestamp(now), nonce, hostId, timestamp(now), hostId, contract, decimal(rentalId))
+			.query((rs, n) -> {
+				Optional<Session> session = rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n));
+				String message = rs.getString("challenge_message");
+				Optional<Challenge> challenge = message == null ? Optional.empty()
+						: Optional.of(new Challenge(rs.getLong("challenge_session_id"), message));
+				return new SpentAndSession(challenge, session);
+			})
+			.single();
+	}
+
+	/** The rental's live session (if any), and whether the challenge was stored for it. */
+	record Issued(Optional<Session> session, boolean stored) {
+	}
+
+	/**
+	 * Stores a challenge built for session {@code sessionId} only if that session is still the
+	 * rental's live one and still usable (active, before its end), reading the session in the same
+	 * statement: one round trip to PostgreSQL for the common case of a renter asking again. Like
+	 * {@link #insertChallenge}, it forgets the session's oldest open challenges beyond {@code openPerSession}.
+	 */
+	Issued insertChallengeIfLive(RentalId rentalId, long sessionId, String nonce, String message, Instant issuedAt,
+			Instant expiresAt, Instant now, int openPerSession) {
+		return jdbc.sql("""
+				with live as (
+				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
+				), stored as (
+				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
+				    select ?, ?, live.id, ?, ?, ? from live where live.id = ? and live.state = 'ACTIVE' and live.ends_at > ?
+				    returning 1
+				), forgotten as (
+				    delete from challenges where exists (select 1 from stored) and nonce in (
+				        select nonce from challenges where session_id = ? and spent_at is null
+				        order by issue_order desc offset ?)
+				)
+				select live.*, (select count(*) from stored) as stored
+				from (select 1) as one left join live on true""".formatted(SESSION_COLUMNS))
+			.params(hostId, contract, decimal(rentalId), nonce, hostId, message, timestamp(issuedAt), timestamp(expiresAt),
+					sessionId, timestamp(now), sessionId, openPerSession - 1)
+			.query((rs, n) -> new Issued(rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n)),
+					rs.getLong("stored") == 1))
+			.single();
 	}
 
 	/**
@@ -158,7 +212,7 @@ class Rentals {
 	private static Session session(ResultSet rs, int row) throws SQLException {
 		return new Session(rs.getLong("id"), rentalId(rs), rs.getString("renter"), rs.getString("state"),
 				instant(rs, "starts_at"), instant(rs, "ends_at"), rs.getString("key_source"), rs.getBoolean("key_sealed"),
-				instant(rs, "config_delivered_at"), rs.getString("tunnel_ip"));
+				instant(rs, "config_delivered_at"), rs.getString("tunnel_ip"), rs.getBoolean("pool_exhausted"));
 	}
 
 	private static RentalId rentalId(ResultSet rs) throws SQLException {

@@ -1,6 +1,7 @@
 package com.gpuflow.agent.api;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -9,6 +10,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -90,15 +92,12 @@ class RenterHandler {
 		// The route takes no body; one is read (and dropped) only to enforce the size limit.
 		return handle(body(request).flatMap(ignored -> {
 			RentalId id = id(request);
-			return offLoop(() -> service.challenge(id)).flatMap(issued -> {
-				Map<String, Object> out = new LinkedHashMap<>();
-				out.put("message", issued.message());
-				out.put("expiresAt", Times.iso(issued.expiresAt()));
-				return ServerResponse.ok()
-					.contentType(MediaType.APPLICATION_JSON)
-					.cacheControl(CacheControl.noStore())
-					.bodyValue(out);
-			});
+			// The two-field body is written as bytes right where it is made: no codec lookup, and no
+			// per-thread encoder buffers to set up on a fresh virtual thread.
+			return offLoop(() -> challengeJson(service.challenge(id))).flatMap(bytes -> ServerResponse.ok()
+				.contentType(MediaType.APPLICATION_JSON)
+				.cacheControl(CacheControl.noStore())
+				.bodyValue(bytes));
 		}));
 	}
 
@@ -130,14 +129,25 @@ class RenterHandler {
 		}));
 	}
 
-	private record Rendered(RentalId id, MediaType type, String extension, byte[] bytes, String text) {
+	static byte[] challengeJson(RenterService.IssuedChallenge issued) {
+		JsonStringEncoder encoder = JsonStringEncoder.getInstance();
+		StringBuilder out = new StringBuilder(issued.message().length() + 64).append("{\"message\":\"");
+		encoder.quoteAsString(issued.message(), out);
+		out.append("\",\"expiresAt\":\"");
+		encoder.quoteAsString(Times.iso(issued.expiresAt()), out);
+		return out.append("\"}").toString().getBytes(StandardCharsets.UTF_8);
+	}
+
+	private static final MediaType TEXT_UTF8 = new MediaType(MediaType.TEXT_PLAIN, StandardCharsets.UTF_8);
+
+	private record Rendered(RentalId id, MediaType type, String extension, byte[] bytes) {
 
 		static Rendered text(RenterService.Delivery delivery) {
-			return new Rendered(delivery.rentalId(), MediaType.TEXT_PLAIN, "conf", null, delivery.config());
+			return new Rendered(delivery.rentalId(), TEXT_UTF8, "conf", delivery.config().getBytes(StandardCharsets.UTF_8));
 		}
 
 		static Rendered png(RenterService.Delivery delivery) {
-			return new Rendered(delivery.rentalId(), MediaType.IMAGE_PNG, "png", QrCode.png(delivery.config()), null);
+			return new Rendered(delivery.rentalId(), MediaType.IMAGE_PNG, "png", QrCode.png(delivery.config()));
 		}
 
 		Mono<ServerResponse> response() {
@@ -146,7 +156,7 @@ class RenterHandler {
 				.cacheControl(CacheControl.noStore())
 				.headers(h -> h.setContentDisposition(
 						ContentDisposition.attachment().filename("gpuflow-" + id + "." + extension).build()));
-			return bytes != null ? ok.bodyValue(bytes) : ok.bodyValue(text);
+			return ok.bodyValue(bytes);
 		}
 
 		@Override

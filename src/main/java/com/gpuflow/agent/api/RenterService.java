@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
@@ -110,17 +111,56 @@ class RenterService {
 
 	IssuedChallenge challenge(RentalId id) {
 		Instant now = clock.instant();
-		Rentals.Session session = liveSession(id, now);
-		String nonce = Nonces.next();
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
-		URI publicUrl = settings.publicUrl();
-		SiweMessage message = SiweMessage.issue(publicUrl.getHost(), session.renter(),
-				"Sign in to get the WireGuard config of GPU rental " + id + ".", publicUrl, chainIdOrUnavailable(), nonce,
-				issuedAt, expiresAt, "urn:gpuflow:rental:" + settings.hostId() + ":" + id);
-		String text = message.text();
+		Known known = knownSessions.get(id);
+		Optional<Rentals.Session> found = null;
+		if (known != null) {
+			// A rental asked for before: build the message for the session it had then and store it only if
+			// that session is still the rental's live, usable one, checked in the same statement.
+			String nonce = Nonces.next();
+			String text = message(id, known.renter(), nonce, issuedAt, expiresAt);
+			Rentals.Issued issued = rentals.insertChallengeIfLive(id, known.sessionId(), nonce, text, issuedAt, expiresAt, now,
+					OPEN_CHALLENGES_PER_SESSION);
+			if (issued.stored()) {
+				return new IssuedChallenge(text, expiresAt);
+			}
+			knownSessions.remove(id);
+			found = issued.session();
+		}
+		// Unknown rental, or its session changed: judge the session as it is now (read by that statement).
+		Rentals.Session session = found != null ? liveSession(id, found, now) : liveSession(id, now);
+		String nonce = Nonces.next();
+		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
 		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
+		remember(id, session);
 		return new IssuedChallenge(text, expiresAt);
+	}
+
+	private String message(RentalId id, String renter, String nonce, Instant issuedAt, Instant expiresAt) {
+		URI publicUrl = settings.publicUrl();
+		return SiweMessage.issue(publicUrl.getHost(), renter, "Sign in to get the WireGuard config of GPU rental " + id + ".",
+				publicUrl, chainIdOrUnavailable(), nonce, issuedAt, expiresAt,
+				"urn:gpuflow:rental:" + settings.hostId() + ":" + id)
+			.text();
+	}
+
+	/**
+	 * Which session a rental had when it was last asked for. Only a hint for building the next
+	 * challenge: the statement that stores it checks the session is still the live, usable one.
+	 */
+	private record Known(long sessionId, String renter) {
+	}
+
+	private static final int KNOWN_LIMIT = 100_000;
+
+	private final ConcurrentHashMap<RentalId, Known> knownSessions = new ConcurrentHashMap<>();
+
+	private void remember(RentalId id, Rentals.Session session) {
+		if (knownSessions.size() >= KNOWN_LIMIT) {
+			knownSessions.clear();
+		}
+		knownSessions.put(id, new Known(session.id(), session.renter()));
 	}
 
 	Delivery config(RentalId id, SignedRequest request) {
@@ -185,14 +225,18 @@ class RenterService {
 	private Rentals.Session authorize(RentalId id, SignedRequest request, boolean rekey, Instant now) {
 		// The nonce is spent before anything else is judged: the first request presenting it uses it
 		// up whatever its outcome, so a refused attempt cannot be retried with the same challenge.
-		Optional<Rentals.Challenge> challenge = SiweMessage.presentedNonce(request.message())
-			.flatMap(nonce -> rentals.spend(nonce, now));
-		Rentals.Session session = liveSession(id, now);
+		// One statement spends the nonce and reads the session.
+		Rentals.SpentAndSession spent = rentals.spendAndFindSession(SiweMessage.presentedNonce(request.message()).orElse(null),
+				id, now);
+		Optional<Rentals.Challenge> challenge = spent.challenge();
+		Rentals.Session session = liveSession(id, spent.session(), now);
 		if (!rekey && session.generatedKey() && !session.keySealed()) {
 			throw ApiProblem.alreadyDelivered(id);
 		}
 		if (session.tunnelIp() == null) {
-			throw ApiProblem.notActive("rental " + id + " has no tunnel address yet; try again shortly");
+			throw ApiProblem.notActive(session.poolExhausted()
+					? "rental " + id + " waits for a tunnel address: this host's address pool is full; try again later"
+					: "rental " + id + " has no tunnel address yet; try again shortly");
 		}
 		if (challenge.filter(c -> c.sessionId() == session.id() && c.message().equals(request.message())).isEmpty()) {
 			throw ApiProblem.invalidChallenge();
@@ -212,7 +256,10 @@ class RenterService {
 
 	/** The session of a rental that may still be used: 404 unknown, 410 over, 409 pending. */
 	private Rentals.Session liveSession(RentalId id, Instant now) {
-		Optional<Rentals.Session> found = rentals.findSession(id);
+		return liveSession(id, rentals.findSession(id), now);
+	}
+
+	private Rentals.Session liveSession(RentalId id, Optional<Rentals.Session> found, Instant now) {
 		if (found.isEmpty()) {
 			if (rentals.findPending(id).isPresent()) {
 				throw ApiProblem.notActive("rental " + id + " is waiting for confirmations; try again shortly");

@@ -42,6 +42,8 @@ record SiweMessage(String domain, String address, Optional<String> statement, UR
 
 	private static final Pattern NO_SPACE = Pattern.compile("\\S+");
 
+	private static final Pattern PRESENTED_NONCE = Pattern.compile("(?m)^Nonce: ([A-Za-z0-9]{8,200})$");
+
 	SiweMessage {
 		require(domain != null && DOMAIN.matcher(domain).matches(), "domain is not a host[:port]");
 		require(address != null && ADDRESS.matcher(address).matches() && Keys.toChecksumAddress(address).equals(address),
@@ -138,7 +140,7 @@ record SiweMessage(String domain, String address, Optional<String> statement, UR
 	 * nonce is spent by the first request that presents it whatever else is wrong.
 	 */
 	static Optional<String> presentedNonce(String text) {
-		Matcher matcher = Pattern.compile("(?m)^Nonce: ([A-Za-z0-9]{8,200})$").matcher(text);
+		Matcher matcher = PRESENTED_NONCE.matcher(text);
 		return matcher.find() ? Optional.of(matcher.group(1)) : Optional.empty();
 	}
 

@@ -136,6 +136,8 @@ abstract class RenterApiTestSupport {
 	/** The threads that opened a JDBC connection. */
 	static final class JdbcThreads {
 
+		static final int LIMIT = 1_000;
+
 		static final List<Thread> THREADS = new CopyOnWriteArrayList<>();
 
 		List<Thread> threads() {
@@ -156,7 +158,11 @@ abstract class RenterApiTestSupport {
 
 		@Override
 		public Connection getConnection() throws SQLException {
-			JdbcThreads.THREADS.add(Thread.currentThread());
+			// Bounded: a copy-on-write list that grew by every connection of a benchmark run cost
+			// quadratic copying (over a gigabyte of garbage per 15 s) and skewed its figures.
+			if (JdbcThreads.THREADS.size() < JdbcThreads.LIMIT) {
+				JdbcThreads.THREADS.add(Thread.currentThread());
+			}
 			return super.getConnection();
 		}
 

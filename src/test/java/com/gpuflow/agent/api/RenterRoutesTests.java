@@ -305,6 +305,38 @@ class RenterRoutesTests extends RenterApiTestSupport {
 	}
 
 	@Test
+	void aChallengeAfterAnEarlierOneSeesTheSessionAsItIsNow() {
+		// The first challenge remembers the rental's session; later ones must still see the rental end,
+		// expire, vanish in a reorganisation, and come back as a new session of another renter.
+		Fixture fixture = session(KeySource.RENTER);
+		challenge(fixture);
+		jdbc.sql("update sessions set state = 'ENDED' where id = ?").param(fixture.sessionId()).update();
+		web.post().uri(fixture.path("/challenge")).exchange().expectStatus().isEqualTo(410).expectBody()
+			.jsonPath("$.error").isEqualTo("ended");
+
+		Fixture expiring = session(nextRentalId(), KeySource.RENTER, "ACTIVE", clock.instant().plusSeconds(60),
+				RENTER.getAddress());
+		challenge(expiring);
+		clock.advance(Duration.ofSeconds(61));
+		web.post().uri(expiring.path("/challenge")).exchange().expectStatus().isEqualTo(410).expectBody()
+			.jsonPath("$.error").isEqualTo("expired");
+
+		Fixture reorged = session(KeySource.RENTER);
+		String first = challenge(reorged);
+		jdbc.sql("update sessions set state = 'REORGED_OUT' where id = ?").param(reorged.sessionId()).update();
+		web.post().uri(reorged.path("/challenge")).exchange().expectStatus().isNotFound();
+		Fixture again = session(reorged.rentalId(), KeySource.RENTER, "ACTIVE", clock.instant().plusSeconds(3600),
+				STRANGER.getAddress());
+		String second = challenge(again);
+		assertThat(first).contains(org.web3j.crypto.Keys.toChecksumAddress(RENTER.getAddress()));
+		assertThat(second).contains(org.web3j.crypto.Keys.toChecksumAddress(STRANGER.getAddress()));
+		assertThat(jdbc.sql("select session_id from challenges where message = ?").param(second).query(Long.class).single())
+			.isEqualTo(again.sessionId());
+		post(again.path("/config"), Map.of("message", second, "signature", Signatures.personalSign(STRANGER, second)))
+			.expectStatus().isOk();
+	}
+
+	@Test
 	void blockingWorkRunsOnVirtualThreadsNeverOnTheEventLoop() {
 		Fixture fixture = session(KeySource.GENERATED);
 		Map<String, String> body = signedBody(fixture);
