@@ -1,6 +1,7 @@
 package com.gpuflow.agent.db;
 
 import java.io.EOFException;
+import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
@@ -14,10 +15,34 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.mockito.BDDMockito.given;
-import static org.mockito.Mockito.mock;
-
 class DatabaseGateTest {
+
+	interface NextConnection {
+
+		Connection get() throws SQLException;
+
+	}
+
+	/**
+	 * A pool that answers getConnection from a script. A JDK proxy, not a mock library: Mockito's
+	 * inline mock maker must self-attach an agent to the JVM, which failed under load on Java 25.
+	 */
+	static DataSource pool(NextConnection next) {
+		return (DataSource) Proxy.newProxyInstance(DatabaseGateTest.class.getClassLoader(),
+				new Class<?>[] { DataSource.class }, (proxy, method, args) -> {
+					if (method.getName().equals("getConnection")) {
+						return next.get();
+					}
+					throw new UnsupportedOperationException(method.getName());
+				});
+	}
+
+	static Connection connection() {
+		return (Connection) Proxy.newProxyInstance(DatabaseGateTest.class.getClassLoader(),
+				new Class<?>[] { Connection.class }, (proxy, method, args) -> {
+					throw new UnsupportedOperationException(method.getName());
+				});
+	}
 
 	@Test
 	void connectionFailuresCountAsUnreachableButABusyPoolDoesNot() {
@@ -32,9 +57,8 @@ class DatabaseGateTest {
 
 	@Test
 	void onceArmedAnUnreachableDatabaseIsRefusedAtOnceWithoutAskingThePool() throws Exception {
-		DataSource pool = mock(DataSource.class);
 		AtomicInteger asked = new AtomicInteger();
-		given(pool.getConnection()).willAnswer(invocation -> {
+		DataSource pool = pool(() -> {
 			asked.incrementAndGet();
 			throw new SQLException("The connection attempt failed.", "08001");
 		});
@@ -58,10 +82,14 @@ class DatabaseGateTest {
 
 	@Test
 	void aBusyPoolLeavesTheGateOpen() throws Exception {
-		DataSource pool = mock(DataSource.class);
-		Connection connection = mock(Connection.class);
-		given(pool.getConnection()).willThrow(new SQLTransientConnectionException("request timed out after 3000ms"))
-			.willReturn(connection);
+		Connection connection = connection();
+		AtomicInteger calls = new AtomicInteger();
+		DataSource pool = pool(() -> {
+			if (calls.getAndIncrement() == 0) {
+				throw new SQLTransientConnectionException("request timed out after 3000ms");
+			}
+			return connection;
+		});
 		DatabaseGate gate = new DatabaseGate(pool, "jdbc:postgresql://127.0.0.1:1/none", new Properties(), away -> {
 		});
 		gate.arm();
