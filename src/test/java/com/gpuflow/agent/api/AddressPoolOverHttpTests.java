@@ -66,17 +66,9 @@ class AddressPoolOverHttpTests {
 
 	@AfterEach
 	void cleanUp() {
-		for (int i = cleanup.size() - 1; i >= 0; i--) {
-			try {
-				cleanup.get(i).close();
-			}
-			catch (Exception e) {
-				// keep cleaning the rest
-			}
-		}
+		RenterNamespace.closeAllInReverse(cleanup);
 		if (wgInterface != null) {
-			RenterNamespace.run(List.of("ip", "link", "del", wgInterface), Duration.ofSeconds(10));
-			RenterNamespace.run(List.of("nft", "delete", "table", "inet", "gpuflow_" + wgInterface), Duration.ofSeconds(10));
+			RenterNamespace.removeAgentInterface(wgInterface);
 		}
 	}
 

@@ -73,8 +73,7 @@ class ConfirmationToLiveBenchmark {
 			}
 		}
 		finally {
-			RenterNamespace.run(List.of("ip", "link", "del", wgInterface), Duration.ofSeconds(10));
-			RenterNamespace.run(List.of("nft", "delete", "table", "inet", "gpuflow_" + wgInterface), Duration.ofSeconds(10));
+			RenterNamespace.removeAgentInterface(wgInterface);
 			Files.deleteIfExists(keyDirectory.resolve("server.key"));
 			Files.deleteIfExists(keyDirectory);
 		}

@@ -573,9 +573,7 @@ final class FaultRig implements AutoCloseable {
 		if (this.interfaceUsed) {
 			// wireguard-go outlives a killed agent by design; this rig started it, so it ends it.
 			Optional<Long> wireguardGo = wireguardGoPid();
-			RenterNamespace.run(List.of("ip", "link", "del", this.wgInterface), Duration.ofSeconds(10));
-			RenterNamespace.run(List.of("nft", "delete", "table", "inet", "gpuflow_" + this.wgInterface),
-					Duration.ofSeconds(10));
+			RenterNamespace.removeAgentInterface(this.wgInterface);
 			wireguardGo.flatMap(ProcessHandle::of).ifPresent(ProcessHandle::destroyForcibly);
 			try {
 				Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"),

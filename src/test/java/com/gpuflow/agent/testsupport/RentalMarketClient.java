@@ -509,7 +509,9 @@ public final class RentalMarketClient {
 	 * Waits for the receipts like {@link #awaitReceipts}, but every 5 s sends the transactions still
 	 * without a receipt again (the same signed bytes, so nothing can count twice). Seen with anvil
 	 * 1.7.1 under automine, alone and under load: 91 and 344 of 2,000 batched transactions accepted
-	 * but never mined although blocks kept coming; sent again, they were mined at once.
+	 * but never mined although blocks kept coming; sent again, they were mined at once. Once a single
+	 * one stayed in the pool through every resend ("already known"), so it is dropped from the pool
+	 * before it is sent again.
 	 */
 	private List<TransactionReceipt> awaitReceiptsResending(List<String> signed, List<String> hashes,
 			Duration deadline) {
@@ -527,6 +529,14 @@ public final class RentalMarketClient {
 				for (int i = 0; i < signed.size(); i++) {
 					if (receipt(hashes.get(i)).isEmpty()) {
 						unmined.add(signed.get(i));
+						// A transaction the pool holds but never mines answers a resend with "already
+						// known": take it out first, so that the resend, in nonce order, puts it back.
+						try {
+							this.node.rpc("anvil_dropTransaction", hashes.get(i));
+						}
+						catch (AnvilNode.RpcException notInThePool) {
+							// dropped already, or mined meanwhile: the resend sorts it out
+						}
 					}
 				}
 				System.out.println("RentalMarketClient: sending " + unmined.size() + " of " + signed.size()

@@ -328,6 +328,27 @@ public final class RenterNamespace implements AutoCloseable {
 	public record Result(int exit, String output) {
 	}
 
+
+	/**
+	 * Removes an agent's interface and its isolation table, by the interface's name. Missing ones
+	 * are fine.
+	 */
+	public static void removeAgentInterface(String wgInterface) {
+		run(List.of("ip", "link", "del", wgInterface), Duration.ofSeconds(10));
+		run(List.of("nft", "delete", "table", "inet", "gpuflow_" + wgInterface), Duration.ofSeconds(10));
+	}
+
+	/** Closes in reverse order of creation, each even when one before it failed. */
+	public static void closeAllInReverse(List<? extends AutoCloseable> resources) {
+		for (int i = resources.size() - 1; i >= 0; i--) {
+			try {
+				resources.get(i).close();
+			}
+			catch (Exception e) {
+				// keep cleaning the rest
+			}
+		}
+	}
 	/** Runs a command, returning exit code and combined output; never throws for a non-zero exit. */
 	public static Result run(List<String> command, Duration timeout) {
 		try {
