@@ -210,6 +210,12 @@ final class RentalStream implements AutoCloseable {
 						return settled.get();
 					}
 				}
+				if (attempts >= 2) {
+					// unmined ones the pool may hold without ever mining them: out, then sent again
+					this.market.dropFromPool(signed.stream()
+						.filter(tx -> this.market.receipt(org.web3j.crypto.Hash.sha3(tx)).isEmpty())
+						.toList());
+				}
 				List<String> hashes = this.market.broadcastIdempotently(signed);
 				return this.market.awaitReceipts(hashes, Duration.ofSeconds(15));
 			}

@@ -470,6 +470,22 @@ public final class RentalMarketClient {
 		return signed.stream().map(Hash::sha3).toList();
 	}
 
+	/**
+	 * Takes signed transactions out of anvil's pool (those not in it are skipped). A transaction the
+	 * pool holds but never mines answers a resend with "already known"; dropped first, the resend,
+	 * in nonce order, puts it back.
+	 */
+	public void dropFromPool(List<String> signed) {
+		for (String tx : signed) {
+			try {
+				this.node.rpc("anvil_dropTransaction", Hash.sha3(tx));
+			}
+			catch (AnvilNode.RpcException notInThePool) {
+				// mined meanwhile or already gone: the resend and the receipt wait sort it out
+			}
+		}
+	}
+
 	private static List<AnvilNode.Call> sendCalls(List<String> signed) {
 		return signed.stream().map((tx) -> AnvilNode.Call.of("eth_sendRawTransaction", tx)).toList();
 	}
@@ -529,16 +545,9 @@ public final class RentalMarketClient {
 				for (int i = 0; i < signed.size(); i++) {
 					if (receipt(hashes.get(i)).isEmpty()) {
 						unmined.add(signed.get(i));
-						// A transaction the pool holds but never mines answers a resend with "already
-						// known": take it out first, so that the resend, in nonce order, puts it back.
-						try {
-							this.node.rpc("anvil_dropTransaction", hashes.get(i));
-						}
-						catch (AnvilNode.RpcException notInThePool) {
-							// dropped already, or mined meanwhile: the resend sorts it out
-						}
 					}
 				}
+				dropFromPool(unmined);
 				System.out.println("RentalMarketClient: sending " + unmined.size() + " of " + signed.size()
 						+ " transactions again (no receipt after 5 s): " + missing.getMessage());
 				broadcastIdempotently(unmined);
