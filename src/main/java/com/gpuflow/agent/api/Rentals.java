@@ -40,6 +40,13 @@ class Rentals {
 			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip,"
 			+ " pool_exhausted";
 
+	/**
+	 * The nonces of a session's open challenges beyond the newest n (parameters: session id, n),
+	 * which issuing one more forgets.
+	 */
+	private static final String OLDEST_OPEN_BEYOND = "select nonce from challenges where session_id = ? and spent_at is null"
+			+ " order by issue_order desc offset ?";
+
 	private final JdbcClient jdbc;
 
 	private final String hostId;
@@ -84,9 +91,7 @@ class Rentals {
 				with issued as (
 				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
 				    values (?, ?, ?, ?, ?, ?))
-				delete from challenges where nonce in (
-				    select nonce from challenges where session_id = ? and spent_at is null
-				    order by issue_order desc offset ?)""")
+				delete from challenges where nonce in (%s)""".formatted(OLDEST_OPEN_BEYOND))
 			.params(nonce, hostId, sessionId, message, timestamp(issuedAt), timestamp(expiresAt), sessionId,
 					openPerSession - 1)
 			.update();
@@ -145,12 +150,10 @@ class Rentals {
 				    select ?, ?, live.id, ?, ?, ? from live where live.id = ? and live.state = 'ACTIVE' and live.ends_at > ?
 				    returning 1
 				), forgotten as (
-				    delete from challenges where exists (select 1 from stored) and nonce in (
-				        select nonce from challenges where session_id = ? and spent_at is null
-				        order by issue_order desc offset ?)
+				    delete from challenges where exists (select 1 from stored) and nonce in (%s)
 				)
 				select live.*, (select count(*) from stored) as stored
-				from (select 1) as one left join live on true""".formatted(SESSION_COLUMNS))
+				from (select 1) as one left join live on true""".formatted(SESSION_COLUMNS, OLDEST_OPEN_BEYOND))
 			.params(hostId, contract, decimal(rentalId), nonce, hostId, message, timestamp(issuedAt), timestamp(expiresAt),
 					sessionId, timestamp(now), sessionId, openPerSession - 1)
 			.query((rs, n) -> new Issued(rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n)),

@@ -88,32 +88,31 @@ public final class DatabaseGate implements DataSource, AutoCloseable {
 
 	@Override
 	public Connection getConnection() throws SQLException {
-		refuseWhileClosed();
-		try {
-			return this.pool.getConnection();
-		}
-		catch (SQLException e) {
-			failed(e);
-			throw e;
-		}
+		return throughGate(this.pool::getConnection);
 	}
 
 	@Override
 	public Connection getConnection(String username, String password) throws SQLException {
-		refuseWhileClosed();
+		return throughGate(() -> this.pool.getConnection(username, password));
+	}
+
+	private interface ConnectionSource {
+
+		Connection get() throws SQLException;
+
+	}
+
+	private Connection throughGate(ConnectionSource source) throws SQLException {
+		if (this.closed.get()) {
+			throw new SQLTransientConnectionException("the database is unreachable (" + this.reason
+					+ "); probing every " + PROBE_INTERVAL.toMillis() + " ms", "08001");
+		}
 		try {
-			return this.pool.getConnection(username, password);
+			return source.get();
 		}
 		catch (SQLException e) {
 			failed(e);
 			throw e;
-		}
-	}
-
-	private void refuseWhileClosed() throws SQLException {
-		if (this.closed.get()) {
-			throw new SQLTransientConnectionException("the database is unreachable (" + this.reason
-					+ "); probing every " + PROBE_INTERVAL.toMillis() + " ms", "08001");
 		}
 	}
 

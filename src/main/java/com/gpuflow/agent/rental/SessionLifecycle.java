@@ -6,8 +6,14 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
@@ -76,7 +82,7 @@ public class SessionLifecycle {
 	 */
 	public Prepared prepare(List<RentalEvent.Created> events, Instant now, boolean async) {
 		int n = events.size();
-		java.util.IdentityHashMap<RentalEvent.Created, Integer> index = new java.util.IdentityHashMap<>(n);
+		IdentityHashMap<RentalEvent.Created, Integer> index = new IdentityHashMap<>(n);
 		for (int i = 0; i < n; i++) {
 			index.put(events.get(i), i);
 		}
@@ -90,7 +96,7 @@ public class SessionLifecycle {
 			.toArray(Long[]::new);
 		KeyBatch batch = new KeyBatch(events, ids, now);
 		if (async && n >= 256) {
-			java.util.concurrent.ForkJoinPool.commonPool().execute(batch::work);
+			ForkJoinPool.commonPool().execute(batch::work);
 		}
 		else {
 			batch.work();
@@ -101,13 +107,13 @@ public class SessionLifecycle {
 	/** What {@link #prepare} made: a session id per event and, where the agent generates it, a sealed key pair. */
 	public static final class Prepared {
 
-		private final java.util.IdentityHashMap<RentalEvent.Created, Integer> index;
+		private final IdentityHashMap<RentalEvent.Created, Integer> index;
 
 		private final Long[] ids;
 
 		private final KeyBatch pairs;
 
-		Prepared(java.util.IdentityHashMap<RentalEvent.Created, Integer> index, Long[] ids, KeyBatch pairs) {
+		Prepared(IdentityHashMap<RentalEvent.Created, Integer> index, Long[] ids, KeyBatch pairs) {
 			this.index = index;
 			this.ids = ids;
 			this.pairs = pairs;
@@ -143,9 +149,9 @@ public class SessionLifecycle {
 
 		private final RenterKeyVault.SealedPair[] pairs;
 
-		private final java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+		private final AtomicInteger next = new AtomicInteger();
 
-		private final java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+		private final AtomicInteger done = new AtomicInteger();
 
 		private volatile RuntimeException failure;
 
@@ -212,7 +218,7 @@ public class SessionLifecycle {
 		}
 		int n = confirmed.size();
 		String[] rentalIds = confirmed.stream().map(c -> c.event().rentalId().toString()).toArray(String[]::new);
-		java.util.Map<String, Instant> seenAt = new java.util.HashMap<>();
+		Map<String, Instant> seenAt = new HashMap<>();
 		jdbc.sql("""
 				delete from pending_rentals where host_id = ? and contract = ? and rental_id = any(?::numeric[])
 				returning rental_id::text, first_seen_at""")
@@ -239,7 +245,7 @@ public class SessionLifecycle {
 		String[] createdAt = new String[n];
 		String[] tunnelIps = new String[n];
 		Boolean[] poolExhausted = new Boolean[n];
-		List<AuditLog.Entry> entries = new java.util.ArrayList<>(2 * n);
+		List<AuditLog.Entry> entries = new ArrayList<>(2 * n);
 		for (int i = 0; i < n; i++) {
 			RentalEvent.Created event = confirmed.get(i).event();
 			long sessionId = sessionIds[i];

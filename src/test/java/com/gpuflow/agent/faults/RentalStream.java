@@ -210,14 +210,14 @@ final class RentalStream implements AutoCloseable {
 						return settled.get();
 					}
 				}
-				if (attempts >= 2) {
-					// unmined ones the pool may hold without ever mining them: out, then sent again
-					this.market.dropFromPool(signed.stream()
-						.filter(tx -> this.market.receipt(org.web3j.crypto.Hash.sha3(tx)).isEmpty())
-						.toList());
+				if (attempts == 1) {
+					this.market.broadcastIdempotently(signed);
 				}
-				List<String> hashes = this.market.broadcastIdempotently(signed);
-				return this.market.awaitReceipts(hashes, Duration.ofSeconds(15));
+				else {
+					this.market.resendUnmined(signed);
+				}
+				return this.market.awaitReceipts(signed.stream().map(org.web3j.crypto.Hash::sha3).toList(),
+						Duration.ofSeconds(15));
 			}
 			catch (RuntimeException nodeAwayOrRestarting) {
 				if (System.nanoTime() > deadline) {

@@ -388,22 +388,8 @@ public final class RentalMarketClient {
 		Map<String, TransactionReceipt> found = new HashMap<>();
 		List<String> missing = new ArrayList<>(txHashes);
 		while (true) {
-			List<String> stillMissing = new ArrayList<>();
-			for (int from = 0; from < missing.size(); from += BATCH) {
-				List<String> chunk = missing.subList(from, Math.min(missing.size(), from + BATCH));
-				List<JsonNode> receipts = this.node.rpcBatch(
-						chunk.stream().map((hash) -> AnvilNode.Call.of("eth_getTransactionReceipt", hash)).toList());
-				for (int i = 0; i < chunk.size(); i++) {
-					JsonNode receipt = receipts.get(i);
-					if (receipt == null || receipt.isNull()) {
-						stillMissing.add(chunk.get(i));
-					}
-					else {
-						found.put(chunk.get(i), toReceipt(receipt));
-					}
-				}
-			}
-			missing = stillMissing;
+			found.putAll(receiptsOf(missing));
+			missing = missing.stream().filter((hash) -> !found.containsKey(hash)).toList();
 			if (missing.isEmpty()) {
 				return txHashes.stream().map(found::get).toList();
 			}
@@ -419,6 +405,23 @@ public final class RentalMarketClient {
 			}
 			sleep(missing.size() > 100 ? 200 : 20);
 		}
+	}
+
+	/** The receipts the node has for these hashes, polled in JSON-RPC batches; absent ones are left out. */
+	private Map<String, TransactionReceipt> receiptsOf(List<String> txHashes) {
+		Map<String, TransactionReceipt> found = new HashMap<>();
+		for (int from = 0; from < txHashes.size(); from += BATCH) {
+			List<String> chunk = txHashes.subList(from, Math.min(txHashes.size(), from + BATCH));
+			List<JsonNode> receipts = this.node.rpcBatch(
+					chunk.stream().map((hash) -> AnvilNode.Call.of("eth_getTransactionReceipt", hash)).toList());
+			for (int i = 0; i < chunk.size(); i++) {
+				JsonNode receipt = receipts.get(i);
+				if (receipt != null && !receipt.isNull()) {
+					found.put(chunk.get(i), toReceipt(receipt));
+				}
+			}
+		}
+		return found;
 	}
 
 	/**
@@ -471,12 +474,15 @@ public final class RentalMarketClient {
 	}
 
 	/**
-	 * Takes signed transactions out of anvil's pool (those not in it are skipped). A transaction the
-	 * pool holds but never mines answers a resend with "already known"; dropped first, the resend,
-	 * in nonce order, puts it back.
+	 * Sends the transactions that have no receipt yet again, in their order, each first taken out
+	 * of anvil's pool: a transaction the pool holds but never mines answers a plain resend with
+	 * "already known". The same signed bytes, so nothing can count twice.
+	 * @return how many were sent again
 	 */
-	public void dropFromPool(List<String> signed) {
-		for (String tx : signed) {
+	public int resendUnmined(List<String> signed) {
+		Map<String, TransactionReceipt> mined = receiptsOf(signed.stream().map(Hash::sha3).toList());
+		List<String> unmined = signed.stream().filter((tx) -> !mined.containsKey(Hash.sha3(tx))).toList();
+		for (String tx : unmined) {
 			try {
 				this.node.rpc("anvil_dropTransaction", Hash.sha3(tx));
 			}
@@ -484,6 +490,8 @@ public final class RentalMarketClient {
 				// mined meanwhile or already gone: the resend and the receipt wait sort it out
 			}
 		}
+		broadcastIdempotently(unmined);
+		return unmined.size();
 	}
 
 	private static List<AnvilNode.Call> sendCalls(List<String> signed) {
@@ -523,11 +531,10 @@ public final class RentalMarketClient {
 
 	/**
 	 * Waits for the receipts like {@link #awaitReceipts}, but every 5 s sends the transactions still
-	 * without a receipt again (the same signed bytes, so nothing can count twice). Seen with anvil
+	 * without a receipt again ({@link #resendUnmined}). Seen with anvil
 	 * 1.7.1 under automine, alone and under load: 91 and 344 of 2,000 batched transactions accepted
 	 * but never mined although blocks kept coming; sent again, they were mined at once. Once a single
-	 * one stayed in the pool through every resend ("already known"), so it is dropped from the pool
-	 * before it is sent again.
+	 * one stayed in the pool through every plain resend ("already known").
 	 */
 	private List<TransactionReceipt> awaitReceiptsResending(List<String> signed, List<String> hashes,
 			Duration deadline) {
@@ -541,16 +548,9 @@ public final class RentalMarketClient {
 				if (System.nanoTime() > end) {
 					throw missing;
 				}
-				List<String> unmined = new ArrayList<>();
-				for (int i = 0; i < signed.size(); i++) {
-					if (receipt(hashes.get(i)).isEmpty()) {
-						unmined.add(signed.get(i));
-					}
-				}
-				dropFromPool(unmined);
-				System.out.println("RentalMarketClient: sending " + unmined.size() + " of " + signed.size()
+				int resent = resendUnmined(signed);
+				System.out.println("RentalMarketClient: sent " + resent + " of " + signed.size()
 						+ " transactions again (no receipt after 5 s): " + missing.getMessage());
-				broadcastIdempotently(unmined);
 			}
 		}
 	}
