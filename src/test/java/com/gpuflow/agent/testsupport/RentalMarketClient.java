@@ -429,14 +429,29 @@ public final class RentalMarketClient {
 	 * JSON-RPC batches of {@value #BATCH}, without waiting for receipts. Returns the hashes in order.
 	 */
 	public List<String> sendAll(List<TxRequest> requests) {
-		return sendSigned(signAll(requests));
+		return sendSigned(requests, signAll(requests));
 	}
 
-	private List<String> sendSigned(List<String> signed) {
+	/**
+	 * Sends in JSON-RPC batches that hold at most one transaction per account: anvil handles a
+	 * batch's calls concurrently, and two nonces of one sender arriving out of order left some
+	 * transactions in its pool, never mined.
+	 */
+	private List<String> sendSigned(List<TxRequest> requests, List<String> signed) {
 		List<String> hashes = new ArrayList<>(signed.size());
-		for (int from = 0; from < signed.size(); from += BATCH) {
-			this.node.rpcBatch(sendCalls(signed.subList(from, Math.min(signed.size(), from + BATCH))))
-				.forEach((hash) -> hashes.add(hash.asText()));
+		java.util.Set<Integer> accountsInBatch = new java.util.HashSet<>();
+		int from = 0;
+		for (int i = 0; i <= signed.size(); i++) {
+			boolean flush = i == signed.size() || accountsInBatch.contains(requests.get(i).account())
+					|| i - from == BATCH;
+			if (flush && i > from) {
+				this.node.rpcBatch(sendCalls(signed.subList(from, i))).forEach((hash) -> hashes.add(hash.asText()));
+				from = i;
+				accountsInBatch.clear();
+			}
+			if (i < signed.size()) {
+				accountsInBatch.add(requests.get(i).account());
+			}
 		}
 		return hashes;
 	}
@@ -462,15 +477,22 @@ public final class RentalMarketClient {
 	 * transaction: this is the safe retry after the node went away in the middle of a send.
 	 */
 	public List<String> broadcastIdempotently(List<String> signed) {
+		broadcastRefusals(signed);
+		return signed.stream().map(Hash::sha3).toList();
+	}
+
+	/** Sends each and returns the node's distinct refusals (the receipt wait tells what is on the chain). */
+	private java.util.Set<String> broadcastRefusals(List<String> signed) {
+		java.util.Set<String> refusals = new java.util.TreeSet<>();
 		for (AnvilNode.Call call : sendCalls(signed)) {
 			try {
 				this.node.rpc(call.method(), call.params().toArray());
 			}
 			catch (AnvilNode.RpcException alreadyKnownOrMined) {
-				// the receipt wait that follows tells whether it is on the chain
+				refusals.add(String.valueOf(alreadyKnownOrMined.getMessage()));
 			}
 		}
-		return signed.stream().map(Hash::sha3).toList();
+		return refusals;
 	}
 
 	/**
@@ -490,7 +512,10 @@ public final class RentalMarketClient {
 				// mined meanwhile or already gone: the resend and the receipt wait sort it out
 			}
 		}
-		broadcastIdempotently(unmined);
+		java.util.Set<String> refusals = broadcastRefusals(unmined);
+		if (!refusals.isEmpty()) {
+			System.out.println("RentalMarketClient: the node refused some of the resent transactions: " + refusals);
+		}
 		return unmined.size();
 	}
 
@@ -513,7 +538,7 @@ public final class RentalMarketClient {
 			requests.add(new TxRequest(renter, rentFunction(hostId, durationSeconds, keyForIndex.apply(i)), value));
 		}
 		List<String> signed = signAll(requests);
-		List<String> hashes = sendSigned(signed);
+		List<String> hashes = sendSigned(requests, signed);
 		if (!this.node.automine() && !this.node.minesOnItsOwn()) {
 			mineUntilIncluded(hashes, deadline);
 		}
