@@ -111,7 +111,8 @@ class ChainIngestionTest {
 		market.rentMany(rentals, HOST, 3600, 10, i -> RentalMarketClient.ZERO_KEY, Duration.ofMinutes(3));
 		TestDatabase.Connection database = TestDatabase.create();
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("gpuflow.chain.max-range", "50");
+		// rentMany puts nine rentals in a block: ranges of 6 blocks make a backfill of about 37 steps
+		properties.put("gpuflow.chain.max-range", "6");
 
 		agent = AgentContext.start(properties);
 		JdbcClient jdbc = agent.jdbc();
