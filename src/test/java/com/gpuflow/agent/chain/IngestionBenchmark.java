@@ -20,6 +20,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Both are repeated ({@code bench.repeats}, default 3, alternating which goes first, each agent
  * run on a fresh database) and the medians compared: on a shared 2-core machine one sample of
  * either varies by a factor of two.
+ * Each run also times the {@linkplain #floor floor}: PostgreSQL alone writing the same rows, so the
+ * ratio it allows is printed next to the target.
  * Run: {@code mvn -Pbench test -Dtest=IngestionBenchmark [-Dbench.rentals=20000] [-Dbench.repeats=3]}.
  */
 class IngestionBenchmark {
@@ -44,6 +46,8 @@ class IngestionBenchmark {
 
 			List<Double> bareSeconds = new ArrayList<>();
 			List<Double> agentSeconds = new ArrayList<>();
+			List<Double> floorSeconds = new ArrayList<>();
+			List<Double> minimalFloorSeconds = new ArrayList<>();
 			for (int run = 0; run < repeats; run++) {
 				Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
 				properties.put("gpuflow.chain.autostart", "false");
@@ -59,17 +63,29 @@ class IngestionBenchmark {
 						bareSeconds.add(bare(node, head, rentals));
 					}
 				}
-				System.out.printf("run %d: bare %.2f s, agent %.2f s%n", run + 1, bareSeconds.get(run), agentSeconds.get(run));
+				floorSeconds.add(floor(chain, market.address(), rentals, false));
+				minimalFloorSeconds.add(floor(chain, market.address(), rentals, true));
+				System.out.printf("run %d: bare %.2f s, agent %.2f s, floor %.2f s, minimal floor %.2f s%n", run + 1,
+						bareSeconds.get(run), agentSeconds.get(run), floorSeconds.get(run), minimalFloorSeconds.get(run));
 			}
 			double bare = median(bareSeconds);
 			double agent = median(agentSeconds);
+			double floor = median(floorSeconds);
+			double minimalFloor = median(minimalFloorSeconds);
 			System.out.println();
 			System.out.println("| backfill of " + rentals + " RentalCreated, median of " + repeats + " | seconds | events/s | runs (s) |");
 			System.out.println("|---|---|---|---|");
 			System.out.printf("| bare eth_getLogs (the agent's ranges) | %.2f | %.0f | %s |%n", bare, rentals / bare, runs(bareSeconds));
 			System.out.printf("| agent (fetch + events, sessions, keys, leases, audit committed) | %.2f | %.0f | %s |%n", agent,
 					rentals / agent, runs(agentSeconds));
+			System.out.printf("| floor: the same rows written by PostgreSQL alone (see floor()) | %.2f | %.0f | %s |%n", floor,
+					rentals / floor, runs(floorSeconds));
+			System.out.printf("| floor with only the correctness constraints (no query index, no foreign key) | %.2f | %.0f | %s |%n",
+					minimalFloor, rentals / minimalFloor, runs(minimalFloorSeconds));
 			System.out.printf("| ratio agent / bare | | %.2f (target >= 0.67) | |%n", bare / agent);
+			System.out.printf("| ratio bare / floor: the best an agent storing these rows could score here | | %.2f | |%n",
+					bare / floor);
+			System.out.printf("| ratio bare / minimal floor | | %.2f | |%n", bare / minimalFloor);
 		}
 	}
 
@@ -113,6 +129,87 @@ class IngestionBenchmark {
 		assertThat(response.body()).contains("\"ok\":true").contains("\"events\":" + 2 * rentals);
 		return seconds;
 	}
+
+	/**
+	 * What storing the rows the agent must have after a backfill costs PostgreSQL alone: the same
+	 * rows (events with their JSON payload, active sessions with keys and addresses, open leases under
+	 * the exclusion constraint, two audit rows each) made by {@code INSERT ... SELECT} inside the
+	 * server, in one transaction on a freshly migrated database, committed. No client, no JSON-RPC,
+	 * no key generation, and the audit statement check switched off (it would refuse the placeholder
+	 * hashes): a lower bound on the agent's time, not a design. {@code minimal} first drops every index
+	 * and foreign key but the primary keys, the events' natural key, the one-live-session-per-rental
+	 * index and the lease exclusion constraint: what exactly-once and no-overlap need, nothing the
+	 * routes, the reconciler or auditors read by.
+	 */
+	static double floor(AnvilNode chain, String contract, int rentals, boolean minimal) throws Exception {
+		Map<String, Object> empty = AgentContext.properties(TestDatabase.create(), chain, contract, HOST);
+		empty.put("gpuflow.chain.autostart", "false");
+		try (AgentContext migrated = AgentContext.start(empty);
+				java.sql.Connection connection = migrated.bean(javax.sql.DataSource.class).getConnection()) {
+			if (minimal) {
+				try (java.sql.Statement statement = connection.createStatement()) {
+					statement.execute(KEEP_ONLY_CORRECTNESS_CONSTRAINTS);
+				}
+			}
+			String[] statements = FLOOR_SQL.formatted(HOST, contract.toLowerCase(), rentals).split(";\n");
+			connection.setAutoCommit(false);
+			long start = System.nanoTime();
+			try (java.sql.Statement statement = connection.createStatement()) {
+				for (String sql : statements) {
+					statement.execute(sql);
+				}
+			}
+			connection.commit();
+			double seconds = (System.nanoTime() - start) / 1e9;
+			try (java.sql.Statement statement = connection.createStatement();
+					java.sql.ResultSet rows = statement.executeQuery(
+							"select (select count(*) from sessions) + (select count(*) from leases where held_to is null)")) {
+				rows.next();
+				assertThat(rows.getLong(1)).isEqualTo(2L * rentals);
+			}
+			return seconds;
+		}
+	}
+
+	private static final String KEEP_ONLY_CORRECTNESS_CONSTRAINTS = """
+			do $$
+			declare r record;
+			begin
+			    for r in select i.indexrelid::regclass::text as name from pg_index i join pg_class c on c.oid = i.indrelid
+			             where c.relname in ('chain_events', 'sessions', 'leases', 'audit_log') and not i.indisprimary
+			               and i.indexrelid::regclass::text not in ('chain_events_natural_key', 'sessions_live_rental', 'leases_no_overlap')
+			    loop
+			        execute 'drop index ' || r.name;
+			    end loop;
+			    for r in select conname, conrelid::regclass::text as tab from pg_constraint
+			             where contype = 'f' and conrelid::regclass::text in ('sessions', 'leases', 'audit_log')
+			    loop
+			        execute format('alter table %s drop constraint %I', r.tab, r.conname);
+			    end loop;
+			end
+			$$""";
+
+	private static final String FLOOR_SQL = """
+			insert into chain_events (host_id, contract, block_number, block_hash, tx_hash, log_index, kind, rental_id, payload)
+			select '%1$s', '%2$s', 100 + g / 100, '0x' || md5(g::text) || md5((g + 1)::text),
+			       '0x' || md5(g::text || 'tx') || md5(g::text), g %% 100, 'RentalCreated', g,
+			       jsonb_build_object('rentalId', g::text, 'renter', '0x' || substr(md5(g::text), 1, 40),
+			                          'startsAt', 1764000000 + g, 'endsAt', 1764086400 + g, 'renterWgPublicKey', '0x' || repeat('0', 64))
+			from generate_series(1, %3$d) g;
+			insert into sessions (host_id, contract, rental_id, renter, state, starts_at, ends_at, created_event_id, key_source,
+			                      peer_public_key, sealed_private_key, created_at, confirmed_at, tunnel_ip)
+			select e.host_id, e.contract, e.rental_id, e.payload ->> 'renter', 'ACTIVE', now(), now() + interval '1 day', e.id,
+			       'GENERATED', encode(sha256(e.id::text::bytea), 'base64'), sha256(e.tx_hash::bytea) || sha256(e.block_hash::bytea),
+			       now(), now(), '10.77.0.1'::inet + e.rental_id::bigint
+			from chain_events e;
+			insert into leases (host_id, ip, session_id, held_from, reserved)
+			select s.host_id, s.tunnel_ip, s.id, now(), tstzrange(now(), null) from sessions s;
+			alter table audit_log disable trigger user;
+			insert into audit_log (id, host_id, session_id, rental_id, kind, detail, prev_hash, hash)
+			select nextval('audit_log_id_seq'), s.host_id, s.id, s.rental_id, k, '', sha256(s.id::text::bytea),
+			       sha256((s.id::text || k)::bytea)
+			from sessions s cross join (values ('created'), ('confirmed')) kinds (k);
+			alter table audit_log enable trigger user""";
 
 	private static double median(List<Double> values) {
 		List<Double> sorted = new ArrayList<>(values);
