@@ -9,10 +9,12 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -107,12 +109,24 @@ class HostileInputFaultTest {
 			State after = State.read();
 			assertThat(status).as(request + " answered").isBetween(200, 499);
 			boolean issuedChallenge = status == 200 && request.method().equals("POST") && request.path().replaceAll("\\?.*", "").endsWith("/challenge");
-			assertThat(after.challenges()).as("challenges after " + request).isEqualTo(before.challenges() + (issuedChallenge ? 1 : 0));
+			Set<String> added = new HashSet<>(after.challenges());
+			added.removeAll(before.challenges());
+			Set<String> dropped = new HashSet<>(before.challenges());
+			dropped.removeAll(after.challenges());
+			assertThat(added).as("challenges added by " + request).hasSize(issuedChallenge ? 1 : 0);
+			// A session keeps a bounded number of challenges open (64): one more issued at the cap drops
+			// the session's oldest open one, so the fullest session stays at the cap.
+			if (!dropped.isEmpty()) {
+				assertThat(issuedChallenge).as("a challenge dropped by " + request + ", which issued none").isTrue();
+				assertThat(dropped).as("challenges dropped by " + request).hasSize(1);
+				assertThat(after.mostOpenPerSession()).as("open challenges of the fullest session after " + request)
+					.isEqualTo(before.mostOpenPerSession());
+			}
 			assertThat(after.withoutChallenges()).as("state after " + request).isEqualTo(before.withoutChallenges());
 		}
 	}
 
-	record State(String sessions, long audit, long spent, long challenges) {
+	record State(String sessions, long audit, long spent, List<String> challenges, long mostOpenPerSession) {
 
 		static State read() {
 			return rig.query("""
@@ -121,14 +135,17 @@ class HostileInputFaultTest {
 					          || (sealed_private_key is null)::text || ends_at::text, ',' order by id), '')) from sessions),
 					       (select count(*) from audit_log),
 					       (select count(*) from challenges where spent_at is not null),
-					       (select count(*) from challenges)""", rs -> {
+					       (select coalesce(string_agg(nonce, ','), '') from challenges),
+					       (select coalesce(max(open), 0) from (select count(*) as open from challenges
+					                                            where spent_at is null group by session_id) per_session)""", rs -> {
 				rs.next();
-				return new State(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4));
+				List<String> nonces = rs.getString(4).isEmpty() ? List.of() : List.of(rs.getString(4).split(","));
+				return new State(rs.getString(1), rs.getLong(2), rs.getLong(3), nonces, rs.getLong(5));
 			});
 		}
 
 		State withoutChallenges() {
-			return new State(this.sessions, this.audit, this.spent, 0);
+			return new State(this.sessions, this.audit, this.spent, List.of(), 0);
 		}
 
 	}
