@@ -29,7 +29,9 @@ import org.slf4j.LoggerFactory;
  * outage the first connection after the database returned came up to 5 s late, and every pass
  * and ingestion step meanwhile waited 3 s for nothing. With the gate closed nobody waits in the
  * pool, so its retry loop ends, and the first request after the probe succeeded starts a fresh one.
- * A pool that is merely busy (all connections in use, no cause) does not close the gate.
+ * A pool that is merely busy (all connections in use, no cause) does not close the gate. A
+ * connection the pool finds broken in use (SQLState class 08) closes it too; if the database is in
+ * fact fine, the first probe opens it again a few milliseconds later.
  */
 public final class DatabaseGate implements DataSource, AutoCloseable {
 
@@ -114,6 +116,16 @@ public final class DatabaseGate implements DataSource, AutoCloseable {
 			failed(e);
 			throw e;
 		}
+	}
+
+	/**
+	 * A statement on a connection already taken from the pool failed. The pool reports its
+	 * connections' failures here ({@link DatabaseGateConfiguration}), so a database that goes away
+	 * under a running statement closes the gate at once, not only after the next caller has waited
+	 * out the pool's connection timeout.
+	 */
+	void connectionFailed(SQLException e) {
+		failed(e);
 	}
 
 	private void failed(SQLException e) {

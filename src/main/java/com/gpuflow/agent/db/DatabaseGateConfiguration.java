@@ -4,6 +4,11 @@ import java.sql.SQLException;
 import java.util.Properties;
 
 import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.SQLExceptionOverride;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import org.springframework.beans.BeansException;
 import org.springframework.beans.factory.config.BeanPostProcessor;
@@ -23,13 +28,21 @@ import javax.sql.DataSource;
 @Configuration(proxyBeanMethods = false)
 class DatabaseGateConfiguration {
 
+	private static final Logger log = LoggerFactory.getLogger(DatabaseGateConfiguration.class);
+
 	@Bean
 	static BeanPostProcessor databaseGatePostProcessor() {
 		return new GatePostProcessor();
 	}
 
 	@Bean
-	GateArming databaseGateArming(DataSource dataSource) {
+	GateArming databaseGateArming(DataSource dataSource, MeterRegistry meters) throws SQLException {
+		if (dataSource.isWrapperFor(DatabaseGate.class)) {
+			DatabaseGate gate = dataSource.unwrap(DatabaseGate.class);
+			Gauge.builder("gpuflow_database_reachable", () -> gate.isOpen() ? 1 : 0)
+				.description("1 while the agent reaches its database, 0 while it fails fast and probes")
+				.register(meters);
+		}
 		return new GateArming(dataSource);
 	}
 
@@ -56,8 +69,30 @@ class DatabaseGateConfiguration {
 				properties.setProperty("password", pool.getPassword());
 			}
 			ApplicationContext events = this.context;
-			return new DatabaseGate(pool, pool.getJdbcUrl(), properties,
+			DatabaseGate gate = new DatabaseGate(pool, pool.getJdbcUrl(), properties,
 					away -> events.publishEvent(new DatabaseReachable(away)));
+			if (pool.isRunning()) {
+				log.warn("The connection pool started before the database gate: broken connections in use will not close the gate");
+			}
+			else {
+				pool.setExceptionOverride(new ReportToGate(gate));
+			}
+			return gate;
+		}
+
+	}
+
+	/**
+	 * Hears every SQLException of the pool's connections, statements and result sets (HikariCP asks
+	 * it before deciding whether to evict the connection) and tells the gate; the pool's own
+	 * decision stays as it was.
+	 */
+	record ReportToGate(DatabaseGate gate) implements SQLExceptionOverride {
+
+		@java.lang.Override
+		public Override adjudicate(SQLException e) {
+			this.gate.connectionFailed(e);
+			return Override.CONTINUE_EVICT;
 		}
 
 	}

@@ -98,4 +98,22 @@ class DatabaseGateTest {
 		assertThat(gate.getConnection()).isSameAs(connection);
 	}
 
+	@Test
+	void aConnectionFoundBrokenInUseClosesTheGateAndThePoolStillDecides() throws Exception {
+		DataSource pool = pool(() -> connection());
+		DatabaseGate gate = new DatabaseGate(pool, "jdbc:postgresql://127.0.0.1:1/none", new Properties(), away -> {
+		});
+		var report = new DatabaseGateConfiguration.ReportToGate(gate);
+		gate.arm();
+		assertThat(report.adjudicate(new SQLException("duplicate key", "23505")))
+			.isEqualTo(com.zaxxer.hikari.SQLExceptionOverride.Override.CONTINUE_EVICT);
+		assertThat(gate.isOpen()).as("an error of the statement, not of the connection").isTrue();
+
+		assertThat(report.adjudicate(new SQLException("An I/O error occurred while sending to the backend.", "08006")))
+			.isEqualTo(com.zaxxer.hikari.SQLExceptionOverride.Override.CONTINUE_EVICT);
+		assertThat(gate.isOpen()).as("closed by a connection broken in use, before anyone waited in the pool").isFalse();
+		assertThatThrownBy(gate::getConnection).isInstanceOf(SQLTransientConnectionException.class);
+		gate.close();
+	}
+
 }

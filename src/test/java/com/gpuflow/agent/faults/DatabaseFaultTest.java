@@ -50,6 +50,17 @@ class DatabaseFaultTest {
 
 			path.cut();
 			long cutAt = System.nanoTime();
+			// How soon the agent knows (its gate closes, gpuflow_database_reachable 0), sampled beside the chain work.
+			java.util.concurrent.atomic.AtomicLong gateClosedMs = new java.util.concurrent.atomic.AtomicLong(-1);
+			Thread gateWatch = Thread.ofPlatform().daemon().start(() -> {
+				while (System.nanoTime() - cutAt < outage.toNanos()) {
+					if (rig.metric(agent, "gpuflow_database_reachable").orElse(1.0) == 0.0) {
+						gateClosedMs.set((System.nanoTime() - cutAt) / 1_000_000);
+						return;
+					}
+					AgentProcess.sleep(20);
+				}
+			});
 			// On chain meanwhile: new rentals, ends and extensions the agent cannot store yet.
 			List<RentalCreated> during = new ArrayList<>();
 			for (int i = 0; i < 5; i++) {
@@ -89,6 +100,10 @@ class DatabaseFaultTest {
 				.as("a reconcile pass during the outage reported the database down (health DEGRADED or the counter)")
 				.isTrue();
 
+			gateWatch.join();
+			assertThat(gateClosedMs.get()).as("the agent noticed the database gone (gpuflow_database_reachable 0)")
+				.isNotNegative();
+
 			path.restore();
 			long restoredAt = System.nanoTime();
 			// The interface first: the reconciler reads the database on its next pass.
@@ -100,12 +115,14 @@ class DatabaseFaultTest {
 							&& p.size() == peersBefore.size() - 3 + during.size())
 						.orElse(false));
 			long convergedMs = (System.nanoTime() - restoredAt) / 1_000_000;
+			assertThat(rig.metric(agent, "gpuflow_database_reachable")).as("the gate open again").contains(1.0);
 
 			Map<String, Object> figures = new LinkedHashMap<>();
 			figures.put("peers before the outage", peersBefore.size());
 			figures.put("outage", outage.toMillis() + " ms");
 			figures.put("on chain during the outage", during.size() + " rentals, 3 ends, 1 extension");
 			figures.put("interface samples during the outage", samples + ", smallest peer count " + smallest + ", none lost");
+			figures.put("cut to the agent's gate closed", gateClosedMs.get() + " ms");
 			figures.put("reconcile passes with the database down",
 					rig.metric(agent, "gpuflow_reconcile_db_unreachable_total").map(String::valueOf).orElse("?"));
 			figures.put("wireguard health DEGRADED during the outage", String.valueOf(degradedSeen));
