@@ -32,6 +32,8 @@ class WireGuardInterface {
 
 	private static final int CAP_NET_ADMIN = 12;
 
+	private static final int WIREGUARD_GO_ATTEMPTS = 3;
+
 	/**
 	 * @param name the interface (unique across network namespaces: wireguard-go's socket
 	 * directory is shared)
@@ -185,7 +187,7 @@ class WireGuardInterface {
 	}
 
 	/**
-	 * Removes what this class made: the nftables table, the link, and a wireguard-go it started.
+	 * Removes what this class made: the nftables table, the link, and a wireguard-go it started with its log.
 	 * Not called on a normal shutdown (a restart must not drop tunnels); tests use it to clean up.
 	 */
 	synchronized void destroy() {
@@ -211,6 +213,16 @@ class WireGuardInterface {
 			}
 		}
 		wireguardGo = null;
+		try {
+			Files.deleteIfExists(wireguardGoLog());
+		}
+		catch (IOException e) {
+			log.debug("wireguard-go's log {} stays: {}", wireguardGoLog(), e.toString());
+		}
+	}
+
+	private Path wireguardGoLog() {
+		return Path.of(System.getProperty("java.io.tmpdir"), "gpuflow-wireguard-go-" + spec.name() + ".log");
 	}
 
 	/** The wireguard-go process this instance started, for supervision and tests. */
@@ -250,6 +262,12 @@ class WireGuardInterface {
 		startWireguardGo();
 	}
 
+	/**
+	 * Starts wireguard-go, trying again when it exits while creating the interface: once in CI it
+	 * exited with 1 within 80 ms of its start, on a host where the same start works every other time,
+	 * and an agent started unattended should not give up on the first such exit. Each failure's
+	 * reason, wireguard-go's own last lines, goes into the log and the final error.
+	 */
 	private void startWireguardGo() {
 		String program = spec.tools().wireguardGo();
 		if (resolve(program).isEmpty()) {
@@ -260,7 +278,23 @@ class WireGuardInterface {
 			throw new WireGuardSetupException("wireguard-go needs " + spec.tools().tunDevice()
 					+ ", which is missing (in a container: --device /dev/net/tun)");
 		}
-		Path logFile = Path.of(System.getProperty("java.io.tmpdir"), "gpuflow-wireguard-go-" + spec.name() + ".log");
+		Path logFile = wireguardGoLog();
+		for (int attempt = 1;; attempt++) {
+			Optional<String> exited = launchWireguardGo(program, logFile);
+			if (exited.isEmpty()) {
+				return;
+			}
+			if (attempt == WIREGUARD_GO_ATTEMPTS) {
+				throw new WireGuardSetupException(exited.get() + " (" + attempt + " attempts); see " + logFile);
+			}
+			log.warn("{}; trying again", exited.get());
+			sleep(200L * attempt);
+		}
+	}
+
+	/** Starts wireguard-go and waits until its interface answers; empty when it did, else why it exited. */
+	private Optional<String> launchWireguardGo(String program, Path logFile) {
+		long logStart = logFile.toFile().length();
 		ProcessBuilder builder = new ProcessBuilder(program, "-f", spec.name())
 			// Not a pipe: wireguard-go must outlive an agent restart, and a closed pipe would kill it.
 			.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
@@ -279,8 +313,8 @@ class WireGuardInterface {
 		long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
 		while (!answers()) {
 			if (!process.isAlive()) {
-				throw new WireGuardSetupException(program + " exited with " + process.exitValue() + " while creating "
-						+ spec.name() + "; see " + logFile);
+				return Optional.of(program + " exited with " + process.exitValue() + " while creating " + spec.name()
+						+ ": " + lastLines(logFile, logStart));
 			}
 			if (System.nanoTime() > deadline) {
 				process.destroyForcibly();
@@ -288,6 +322,26 @@ class WireGuardInterface {
 			}
 			sleep(20);
 		}
+		startedWireguardGo(process);
+		return Optional.empty();
+	}
+
+	/** What the process wrote to its log since {@code from} (at most the last 400 characters), on one line. */
+	static String lastLines(Path logFile, long from) {
+		try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(logFile.toFile(), "r")) {
+			long start = Math.max(from, file.length() - 400);
+			byte[] tail = new byte[(int) Math.max(0, file.length() - start)];
+			file.seek(start);
+			file.readFully(tail);
+			String text = new String(tail, java.nio.charset.StandardCharsets.UTF_8).strip().replaceAll("\\s*\\R\\s*", " | ");
+			return text.isEmpty() ? "(it wrote nothing)" : text;
+		}
+		catch (IOException e) {
+			return "(its log " + logFile + " is unreadable: " + e.getMessage() + ")";
+		}
+	}
+
+	private void startedWireguardGo(Process process) {
 		kind = Kind.USERSPACE;
 		log.info("Started wireguard-go (pid {}) for {}", process.pid(), spec.name());
 		process.onExit().thenRun(() -> {

@@ -572,16 +572,12 @@ final class FaultRig implements AutoCloseable {
 		}
 		if (this.interfaceUsed) {
 			// wireguard-go outlives a killed agent by design; this rig started it, so it ends it.
-			Optional<Long> wireguardGo = wireguardGoPid();
+			// The process first, then what it leaves behind (its link, socket and log).
+			wireguardGoPid().flatMap(ProcessHandle::of).ifPresent(process -> {
+				process.destroyForcibly();
+				process.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(timeout -> null).join();
+			});
 			RenterNamespace.removeAgentInterface(this.wgInterface);
-			wireguardGo.flatMap(ProcessHandle::of).ifPresent(ProcessHandle::destroyForcibly);
-			try {
-				Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"),
-						"gpuflow-wireguard-go-" + this.wgInterface + ".log"));
-			}
-			catch (IOException ignored) {
-				// a leftover log is harmless
-			}
 		}
 		if (this.keyDirectory != null) {
 			try {

@@ -336,6 +336,9 @@ public final class RenterNamespace implements AutoCloseable {
 	public static void removeAgentInterface(String wgInterface) {
 		run(List.of("ip", "link", "del", wgInterface), Duration.ofSeconds(10));
 		run(List.of("nft", "delete", "table", "inet", "gpuflow_" + wgInterface), Duration.ofSeconds(10));
+		// A wireguard-go killed with SIGKILL leaves its UAPI socket behind.
+		new File("/var/run/wireguard/" + wgInterface + ".sock").delete();
+		new File(System.getProperty("java.io.tmpdir"), "gpuflow-wireguard-go-" + wgInterface + ".log").delete();
 	}
 
 	/** Closes in reverse order of creation, each even when one before it failed. */

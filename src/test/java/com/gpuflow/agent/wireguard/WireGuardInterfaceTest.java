@@ -96,6 +96,57 @@ class WireGuardInterfaceTest {
 			.satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
 	}
 
+	/** The real wireguard-go behind a script that first exits like a failed start {@code failures} times. */
+	private WireGuardInterface withFlakyWireguardGo(int failures) throws Exception {
+		java.nio.file.Path script = wg.keyDirectory.resolve("flaky-wireguard-go");
+		Files.writeString(script, """
+				#!/bin/sh
+				count=$(cat "%1$s.count" 2>/dev/null || echo 0)
+				echo $((count + 1)) > "%1$s.count"
+				if [ "$count" -lt %2$d ]; then
+					echo "ERROR: Failed to create TUN device: simulated failure $count"
+					exit 1
+				fi
+				exec wireguard-go "$@"
+				""".formatted(script, failures));
+		Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwx------"));
+		return new WireGuardInterface(new WireGuardInterface.Spec(wg.name, wg.port, wg.serverIp() + "/24", wg.keyFile,
+				com.gpuflow.agent.config.AgentSettings.WgImplementation.USERSPACE,
+				new WireGuardInterface.Tools("wg", script.toString(), "ip", "nft", java.nio.file.Path.of("/var/run/wireguard"),
+						java.nio.file.Path.of("/dev/net/tun"))),
+				new CommandRunner(Duration.ofSeconds(10)), () -> {
+				});
+	}
+
+	@Test
+	void aWireguardGoThatExitsWhileStartingIsStartedAgain() throws Exception {
+		WireGuardInterface flaky = withFlakyWireguardGo(1);
+		try {
+			flaky.ensure();
+			assertThat(flaky.kind()).contains(WireGuardInterface.Kind.USERSPACE);
+			assertThat(RenterNamespace.sh("ip", "-o", "link", "show", "dev", wg.name)).contains(",UP");
+			assertThat(Files.readString(wg.keyDirectory.resolve("flaky-wireguard-go.count")).strip()).isEqualTo("2");
+		}
+		finally {
+			flaky.destroy();
+		}
+	}
+
+	@Test
+	void aWireguardGoThatKeepsExitingIsNamedWithItsOwnWordsInOneLine() throws Exception {
+		WireGuardInterface broken = withFlakyWireguardGo(Integer.MAX_VALUE);
+		try {
+			assertThatThrownBy(broken::ensure).isInstanceOf(WireGuardSetupException.class)
+				.hasMessageContaining("exited with 1 while creating " + wg.name)
+				.hasMessageContaining("Failed to create TUN device: simulated failure 2")
+				.hasMessageContaining("3 attempts")
+				.satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+		}
+		finally {
+			broken.destroy();
+		}
+	}
+
 	@Test
 	void aMissingTunDeviceAndAMissingWgAreNamedInOneLine() {
 		WireGuardInterface noTun = new WireGuardInterface(new WireGuardInterface.Spec(wg.name, wg.port,
