@@ -39,6 +39,7 @@ cleanup() {
 	ip link del "$RENTER_IF" 2>/dev/null
 	ip link del "$WG_IF" 2>/dev/null
 	nft delete table inet "gpuflow_$WG_IF" 2>/dev/null
+	rm -f "/tmp/gpuflow-wireguard-go-$WG_IF.log" # the agent's java.io.tmpdir
 	rm -rf "$STATE_DIR"
 	echo "stopped everything this run started"
 }
