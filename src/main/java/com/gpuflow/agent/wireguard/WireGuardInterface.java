@@ -327,7 +327,7 @@ class WireGuardInterface {
 	}
 
 	/** What the process wrote to its log since {@code from} (at most the last 400 characters), on one line. */
-	static String lastLines(Path logFile, long from) {
+	private static String lastLines(Path logFile, long from) {
 		try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(logFile.toFile(), "r")) {
 			long start = Math.max(from, file.length() - 400);
 			byte[] tail = new byte[(int) Math.max(0, file.length() - start)];
