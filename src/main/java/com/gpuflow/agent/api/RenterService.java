@@ -114,8 +114,11 @@ class RenterService {
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
 		Known known = knownSessions.get(id);
-		Optional<Rentals.Session> found = null;
-		if (known != null) {
+		Optional<Rentals.Session> current;
+		if (known == null) {
+			current = rentals.findSession(id);
+		}
+		else {
 			// A rental asked for before: build the message for the session it had then and store it only if
 			// that session is still the rental's live, usable one, checked in the same statement.
 			String nonce = Nonces.next();
@@ -126,10 +129,10 @@ class RenterService {
 				return new IssuedChallenge(text, expiresAt);
 			}
 			knownSessions.remove(id);
-			found = issued.session();
+			// Its session changed: judge the session as it is now, read by that same statement.
+			current = issued.session();
 		}
-		// Unknown rental, or its session changed: judge the session as it is now (read by that statement).
-		Rentals.Session session = found != null ? liveSession(id, found, now) : liveSession(id, now);
+		Rentals.Session session = liveSession(id, current, now);
 		String nonce = Nonces.next();
 		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
 		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
@@ -255,10 +258,6 @@ class RenterService {
 	}
 
 	/** The session of a rental that may still be used: 404 unknown, 410 over, 409 pending. */
-	private Rentals.Session liveSession(RentalId id, Instant now) {
-		return liveSession(id, rentals.findSession(id), now);
-	}
-
 	private Rentals.Session liveSession(RentalId id, Optional<Rentals.Session> found, Instant now) {
 		if (found.isEmpty()) {
 			if (rentals.findPending(id).isPresent()) {

@@ -51,11 +51,8 @@ class AuditChainVerifier {
 	record Row(long id, String hostId, Long sessionId, BigDecimal rentalId, OffsetDateTime at, String kind,
 			String detail, byte[] prevHash, byte[] hash) {
 
-		/** Exactly {@code audit_row_text()} of V30. */
 		String text() {
-			return id + "|" + hostId + "|" + (sessionId == null ? "" : sessionId.toString()) + "|"
-					+ (rentalId == null ? "" : rentalId.toPlainString()) + "|" + AuditTime.epochMicros(at.toInstant())
-					+ "|" + kind + "|" + detail;
+			return rowText(id, hostId, sessionId, rentalId, AuditTime.epochMicros(at.toInstant()), kind, detail);
 		}
 
 	}
@@ -111,12 +108,30 @@ class AuditChainVerifier {
 		return new Verification(firstBad == null, events, firstBad);
 	}
 
+	/**
+	 * Exactly {@code audit_row_text()} of V30: what a row's hash covers. The writer ({@link AuditLog})
+	 * chains with it and this class checks with it.
+	 */
+	static String rowText(long id, String hostId, Long sessionId, BigDecimal rentalId, long epochMicros, String kind,
+			String detail) {
+		return id + "|" + hostId + "|" + (sessionId == null ? "" : sessionId.toString()) + "|"
+				+ (rentalId == null ? "" : rentalId.toPlainString()) + "|" + epochMicros + "|" + kind + "|" + detail;
+	}
+
 	static byte[] hash(byte[] prev, String text) {
+		return link(sha256(), prev, text);
+	}
+
+	/** {@code sha256(prev || utf8(text))}, with a digest the caller may reuse over a batch of rows. */
+	static byte[] link(MessageDigest sha256, byte[] prev, String text) {
+		sha256.update(prev);
+		sha256.update(text.getBytes(StandardCharsets.UTF_8));
+		return sha256.digest();
+	}
+
+	static MessageDigest sha256() {
 		try {
-			MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
-			sha256.update(prev);
-			sha256.update(text.getBytes(StandardCharsets.UTF_8));
-			return sha256.digest();
+			return MessageDigest.getInstance("SHA-256");
 		}
 		catch (NoSuchAlgorithmException e) {
 			throw new IllegalStateException("every Java runtime has SHA-256", e);

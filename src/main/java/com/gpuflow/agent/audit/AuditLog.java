@@ -2,18 +2,23 @@ package com.gpuflow.agent.audit;
 
 import java.math.BigDecimal;
 import java.math.BigInteger;
-import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.util.List;
 
 import com.gpuflow.agent.config.AgentSettings;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Component;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
 
 /**
- * Appends lifecycle events of sessions to the hash-chained audit log. The database computes the
- * chain (trigger {@code audit_chain}) and refuses edits; callers run this inside the transaction
- * that made the change, so the log and the state never disagree.
+ * Appends lifecycle events of sessions to the hash-chained audit log. Inside a transaction the
+ * agent chains the rows itself and the database checks each statement (V32); outside one the row
+ * trigger {@code audit_chain} chains them. The database refuses edits. Callers run this inside the
+ * transaction that made the change, so the log and the state never disagree.
  */
 @Component
 public class AuditLog {
@@ -57,7 +62,7 @@ public class AuditLog {
 		if (entries.isEmpty()) {
 			return;
 		}
-		if (!org.springframework.transaction.support.TransactionSynchronizationManager.isActualTransactionActive()) {
+		if (!TransactionSynchronizationManager.isActualTransactionActive()) {
 			// Without a transaction the chain lock would not last from drawing the ids to the insert:
 			// leave the chaining to the row trigger, which locks inside the statement.
 			appendChainedByTrigger(entries);
@@ -65,47 +70,29 @@ public class AuditLog {
 		}
 		lockChain();
 		int n = entries.size();
-		record Drawn(long id, java.time.Instant at, byte[] previous) {
+		record Drawn(long id, Instant at, byte[] previous) {
 		}
 		List<Drawn> drawn = jdbc.sql("""
 				select nextval('audit_log_id_seq'), date_trunc('microseconds', clock_timestamp()),
 				       (select hash from audit_log where host_id = ? order by id desc limit 1)
 				from generate_series(1, ?) order by 1""")
 			.params(hostId, n)
-			.query((rs, i) -> new Drawn(rs.getLong(1), rs.getObject(2, java.time.OffsetDateTime.class).toInstant(),
-					rs.getBytes(3)))
+			.query((rs, i) -> new Drawn(rs.getLong(1), rs.getObject(2, OffsetDateTime.class).toInstant(), rs.getBytes(3)))
 			.list();
 		// One time for the statement: the rows happened together.
-		java.time.Instant at = drawn.get(0).at();
+		Instant at = drawn.get(0).at();
 		long micros = AuditTime.epochMicros(at);
-		java.time.OffsetDateTime atUtc = at.atOffset(java.time.ZoneOffset.UTC);
 		byte[] previous = drawn.get(0).previous() == null ? AuditChainVerifier.GENESIS : drawn.get(0).previous();
-		java.security.MessageDigest sha256 = sha256();
+		MessageDigest sha256 = AuditChainVerifier.sha256();
+		Columns rows = Columns.of(entries);
 		Long[] ids = new Long[n];
-		Long[] sessions = new Long[n];
-		BigDecimal[] rentals = new BigDecimal[n];
-		String[] kinds = new String[n];
-		String[] details = new String[n];
 		byte[][] prevHashes = new byte[n][];
 		byte[][] hashes = new byte[n][];
-		StringBuilder text = new StringBuilder(160);
 		for (int i = 0; i < n; i++) {
-			Entry entry = entries.get(i);
 			ids[i] = drawn.get(i).id();
-			sessions[i] = entry.sessionId();
-			rentals[i] = entry.rentalId() == null ? null : new BigDecimal(entry.rentalId());
-			kinds[i] = entry.kind().code();
-			details[i] = entry.detail() == null ? "" : entry.detail();
-			// Exactly audit_row_text() of V30/V31 (see AuditChainVerifier.Row#text).
-			text.setLength(0);
-			text.append(ids[i]).append('|').append(hostId).append('|')
-				.append(sessions[i] == null ? "" : sessions[i].toString()).append('|')
-				.append(rentals[i] == null ? "" : rentals[i].toPlainString()).append('|')
-				.append(micros).append('|').append(kinds[i]).append('|').append(details[i]);
 			prevHashes[i] = previous;
-			sha256.update(previous);
-			sha256.update(text.toString().getBytes(StandardCharsets.UTF_8));
-			hashes[i] = sha256.digest();
+			hashes[i] = AuditChainVerifier.link(sha256, previous, AuditChainVerifier.rowText(ids[i], hostId,
+					rows.sessions()[i], rows.rentals()[i], micros, rows.kinds()[i], rows.details()[i]));
 			previous = hashes[i];
 		}
 		jdbc.sql("""
@@ -114,39 +101,38 @@ public class AuditLog {
 				from unnest(?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::text[], ?::bytea[], ?::bytea[])
 				  as t(i, s, r, k, d, p, h)
 				order by i""")
-			.params(hostId, atUtc, ids, sessions, rentals, kinds, details, prevHashes, hashes)
+			.params(hostId, at.atOffset(ZoneOffset.UTC), ids, rows.sessions(), rows.rentals(), rows.kinds(), rows.details(),
+					prevHashes, hashes)
 			.update();
 	}
 
 	private void appendChainedByTrigger(List<Entry> entries) {
-		int n = entries.size();
-		Long[] sessions = new Long[n];
-		BigDecimal[] rentals = new BigDecimal[n];
-		String[] kinds = new String[n];
-		String[] details = new String[n];
-		for (int i = 0; i < n; i++) {
-			Entry entry = entries.get(i);
-			sessions[i] = entry.sessionId();
-			rentals[i] = entry.rentalId() == null ? null : new BigDecimal(entry.rentalId());
-			kinds[i] = entry.kind().code();
-			details[i] = entry.detail() == null ? "" : entry.detail();
-		}
+		Columns rows = Columns.of(entries);
 		jdbc.sql("""
 				insert into audit_log (host_id, session_id, rental_id, kind, detail)
 				select ?, s, r, k, d
 				from unnest(?::bigint[], ?::numeric[], ?::text[], ?::text[]) with ordinality as t(s, r, k, d, n)
 				order by n""")
-			.params(hostId, sessions, rentals, kinds, details)
+			.params(hostId, rows.sessions(), rows.rentals(), rows.kinds(), rows.details())
 			.update();
 	}
 
-	private static java.security.MessageDigest sha256() {
-		try {
-			return java.security.MessageDigest.getInstance("SHA-256");
+	/** The entries as column arrays, for one {@code unnest} insert. */
+	private record Columns(Long[] sessions, BigDecimal[] rentals, String[] kinds, String[] details) {
+
+		static Columns of(List<Entry> entries) {
+			int n = entries.size();
+			Columns columns = new Columns(new Long[n], new BigDecimal[n], new String[n], new String[n]);
+			for (int i = 0; i < n; i++) {
+				Entry entry = entries.get(i);
+				columns.sessions[i] = entry.sessionId();
+				columns.rentals[i] = entry.rentalId() == null ? null : new BigDecimal(entry.rentalId());
+				columns.kinds[i] = entry.kind().code();
+				columns.details[i] = entry.detail() == null ? "" : entry.detail();
+			}
+			return columns;
 		}
-		catch (java.security.NoSuchAlgorithmException e) {
-			throw new IllegalStateException("every Java runtime has SHA-256", e);
-		}
+
 	}
 
 }

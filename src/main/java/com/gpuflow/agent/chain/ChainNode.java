@@ -3,10 +3,14 @@ package com.gpuflow.agent.chain;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 import org.web3j.protocol.Web3j;
+import org.web3j.protocol.core.BatchRequest;
 import org.web3j.protocol.core.DefaultBlockParameter;
 import org.web3j.protocol.core.Response;
 import org.web3j.protocol.core.methods.request.EthFilter;
@@ -68,11 +72,11 @@ public class ChainNode {
 	 * range near the tip has a block with logs every few numbers: one round trip each cost 0.1-0.3 s
 	 * per 200 blocks). A block the node does not have is absent from the map.
 	 */
-	public java.util.Map<Long, String> blockHashes(java.util.Collection<Long> numbers) throws IOException {
-		java.util.Map<Long, String> hashes = new java.util.HashMap<>();
+	public Map<Long, String> blockHashes(Collection<Long> numbers) throws IOException {
+		Map<Long, String> hashes = new HashMap<>();
 		List<Long> all = new ArrayList<>(numbers);
 		for (int start = 0; start < all.size(); start += BLOCK_BATCH) {
-			org.web3j.protocol.core.BatchRequest batch = web3j.newBatch();
+			BatchRequest batch = web3j.newBatch();
 			for (long number : all.subList(start, Math.min(all.size(), start + BLOCK_BATCH))) {
 				batch.add(web3j.ethGetBlockByNumber(DefaultBlockParameter.valueOf(BigInteger.valueOf(number)), false));
 			}

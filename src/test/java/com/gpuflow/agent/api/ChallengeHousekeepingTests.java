@@ -1,6 +1,5 @@
 package com.gpuflow.agent.api;
 
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -28,10 +27,10 @@ class ChallengeHousekeepingTests extends RenterApiTestSupport {
 
 		// the newest still works, the first one was forgotten and is refused like an unknown nonce
 		String newest = messages.get(messages.size() - 1);
-		post(fixture.path("/config"), Map.of("message", newest, "signature", Signatures.personalSign(RENTER, newest)))
+		post(fixture.path("/config"), signedBy(RENTER, newest))
 			.expectStatus().isOk();
 		String first = messages.get(0);
-		post(fixture.path("/config"), Map.of("message", first, "signature", Signatures.personalSign(RENTER, first)))
+		post(fixture.path("/config"), signedBy(RENTER, first))
 			.expectStatus().isUnauthorized();
 	}
 

@@ -294,8 +294,12 @@ abstract class RenterApiTestSupport {
 
 	/** A fresh challenge signed by the renter, as the body of config or rekey. */
 	Map<String, String> signedBody(Fixture fixture) {
-		String message = challenge(fixture);
-		return Map.of("message", message, "signature", Signatures.personalSign(RENTER, message));
+		return signedBy(RENTER, challenge(fixture));
+	}
+
+	/** A config or rekey body: {@code message} with {@code signer}'s personal_sign of it. */
+	static Map<String, String> signedBy(Credentials signer, String message) {
+		return Map.of("message", message, "signature", Signatures.personalSign(signer, message));
 	}
 
 	WebTestClient.ResponseSpec post(String path, Object body) {

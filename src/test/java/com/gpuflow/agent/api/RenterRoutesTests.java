@@ -178,10 +178,10 @@ class RenterRoutesTests extends RenterApiTestSupport {
 		Fixture fixture = session(KeySource.GENERATED);
 		String message = challenge(fixture);
 		String edited = message.replace("Version: 1", "Version: 1 ");
-		post(fixture.path("/config"), Map.of("message", edited, "signature", Signatures.personalSign(RENTER, edited)))
+		post(fixture.path("/config"), signedBy(RENTER, edited))
 			.expectStatus().isUnauthorized().expectBody().jsonPath("$.error").isEqualTo("invalid_challenge");
 		// the edit spent the nonce: the untouched challenge no longer works either
-		post(fixture.path("/config"), Map.of("message", message, "signature", Signatures.personalSign(RENTER, message)))
+		post(fixture.path("/config"), signedBy(RENTER, message))
 			.expectStatus().isUnauthorized();
 		assertThat(auditKinds(fixture)).isEmpty();
 	}
@@ -221,7 +221,7 @@ class RenterRoutesTests extends RenterApiTestSupport {
 	void aSignatureFromAnotherWalletIs403NotRenter() {
 		Fixture fixture = session(KeySource.GENERATED);
 		String message = challenge(fixture);
-		post(fixture.path("/config"), Map.of("message", message, "signature", Signatures.personalSign(STRANGER, message)))
+		post(fixture.path("/config"), signedBy(STRANGER, message))
 			.expectStatus().isForbidden().expectBody().jsonPath("$.error").isEqualTo("not_renter");
 		assertThat(auditKinds(fixture)).isEmpty();
 		post(fixture.path("/config"), signedBody(fixture)).expectStatus().isOk();
@@ -300,7 +300,7 @@ class RenterRoutesTests extends RenterApiTestSupport {
 		// 401 before 403: a stranger presenting an unknown nonce
 		Fixture fresh = session(KeySource.GENERATED);
 		String message = challenge(fresh).replaceAll("Nonce: \\w+", "Nonce: AAAAAAAAAAAAAAAAAAAAAAAA");
-		post(fresh.path("/config"), Map.of("message", message, "signature", Signatures.personalSign(STRANGER, message)))
+		post(fresh.path("/config"), signedBy(STRANGER, message))
 			.expectStatus().isUnauthorized();
 	}
 
@@ -332,7 +332,7 @@ class RenterRoutesTests extends RenterApiTestSupport {
 		assertThat(second).contains(org.web3j.crypto.Keys.toChecksumAddress(STRANGER.getAddress()));
 		assertThat(jdbc.sql("select session_id from challenges where message = ?").param(second).query(Long.class).single())
 			.isEqualTo(again.sessionId());
-		post(again.path("/config"), Map.of("message", second, "signature", Signatures.personalSign(STRANGER, second)))
+		post(again.path("/config"), signedBy(STRANGER, second))
 			.expectStatus().isOk();
 	}
 

@@ -1,10 +1,15 @@
 package com.gpuflow.agent.chain;
 
 import java.math.BigInteger;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+
+import javax.sql.DataSource;
 
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
@@ -49,10 +54,7 @@ class IngestionBenchmark {
 			List<Double> floorSeconds = new ArrayList<>();
 			List<Double> minimalFloorSeconds = new ArrayList<>();
 			for (int run = 0; run < repeats; run++) {
-				Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
-				properties.put("gpuflow.chain.autostart", "false");
-				properties.put("audit-token", TOKEN);
-				try (AgentContext agent = AgentContext.start(properties)) {
+				try (AgentContext agent = idleAgent(chain, market.address())) {
 					ChainNode node = agent.bean(ChainNode.class);
 					if (run % 2 == 0) {
 						bareSeconds.add(bare(node, head, rentals));
@@ -87,6 +89,14 @@ class IngestionBenchmark {
 					bare / floor);
 			System.out.printf("| ratio bare / minimal floor | | %.2f | |%n", bare / minimalFloor);
 		}
+	}
+
+	/** An agent on a fresh, migrated database whose ingester does not start by itself. */
+	private static AgentContext idleAgent(AnvilNode chain, String contract) {
+		Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, contract, HOST);
+		properties.put("gpuflow.chain.autostart", "false");
+		properties.put("audit-token", TOKEN);
+		return AgentContext.start(properties);
 	}
 
 	/** The ranges the agent asks for (same sizer, same start), fetched and decoded by the same client, nothing else. */
@@ -142,27 +152,25 @@ class IngestionBenchmark {
 	 * routes, the reconciler or auditors read by.
 	 */
 	static double floor(AnvilNode chain, String contract, int rentals, boolean minimal) throws Exception {
-		Map<String, Object> empty = AgentContext.properties(TestDatabase.create(), chain, contract, HOST);
-		empty.put("gpuflow.chain.autostart", "false");
-		try (AgentContext migrated = AgentContext.start(empty);
-				java.sql.Connection connection = migrated.bean(javax.sql.DataSource.class).getConnection()) {
+		try (AgentContext migrated = idleAgent(chain, contract);
+				Connection connection = migrated.bean(DataSource.class).getConnection()) {
 			if (minimal) {
-				try (java.sql.Statement statement = connection.createStatement()) {
+				try (Statement statement = connection.createStatement()) {
 					statement.execute(KEEP_ONLY_CORRECTNESS_CONSTRAINTS);
 				}
 			}
 			String[] statements = FLOOR_SQL.formatted(HOST, contract.toLowerCase(), rentals).split(";\n");
 			connection.setAutoCommit(false);
 			long start = System.nanoTime();
-			try (java.sql.Statement statement = connection.createStatement()) {
+			try (Statement statement = connection.createStatement()) {
 				for (String sql : statements) {
 					statement.execute(sql);
 				}
 			}
 			connection.commit();
 			double seconds = (System.nanoTime() - start) / 1e9;
-			try (java.sql.Statement statement = connection.createStatement();
-					java.sql.ResultSet rows = statement.executeQuery(
+			try (Statement statement = connection.createStatement();
+					ResultSet rows = statement.executeQuery(
 							"select (select count(*) from sessions) + (select count(*) from leases where held_to is null)")) {
 				rows.next();
 				assertThat(rows.getLong(1)).isEqualTo(2L * rentals);

@@ -328,7 +328,6 @@ public final class RenterNamespace implements AutoCloseable {
 	public record Result(int exit, String output) {
 	}
 
-
 	/**
 	 * Removes an agent's interface and its isolation table, by the interface's name. Missing ones
 	 * are fine.
@@ -352,6 +351,7 @@ public final class RenterNamespace implements AutoCloseable {
 			}
 		}
 	}
+
 	/** Runs a command, returning exit code and combined output; never throws for a non-zero exit. */
 	public static Result run(List<String> command, Duration timeout) {
 		try {
