@@ -1,11 +1,21 @@
 package com.gpuflow.agent;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import org.junit.jupiter.api.Test;
 
+import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.belongToAnyOf;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.assertj.core.api.Assertions.assertThat;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 
 /**
@@ -50,6 +60,50 @@ class ModularityTest {
 			.should()
 			.dependOnClassesThat()
 			.resideInAPackage("..agent.wireguard..")
+			.check(AGENT);
+	}
+
+	@Test
+	void onlyTheRentalPackageWritesSessionsAndPendingRentals() throws IOException {
+		Pattern writes = Pattern.compile("(insert\\s+into|update|delete\\s+from)\\s+(sessions|pending_rentals)\\b",
+				Pattern.CASE_INSENSITIVE);
+		Path sources = Path.of("src/main/java/com/gpuflow/agent");
+		try (Stream<Path> files = Files.walk(sources)) {
+			List<String> offenders = files.filter(file -> file.toString().endsWith(".java"))
+				.filter(file -> !file.startsWith(sources.resolve("rental")))
+				.filter(file -> {
+					try {
+						return writes.matcher(Files.readString(file)).find();
+					}
+					catch (IOException e) {
+						throw new IllegalStateException(e);
+					}
+				})
+				.map(Path::toString)
+				.toList();
+			assertThat(offenders).as("classes outside rental that write its tables").isEmpty();
+		}
+	}
+
+	@Test
+	void theChainHandsEventsToRentalAndNeverAllocatesAddresses() {
+		noClasses().that().resideInAPackage("..agent.chain..").should().dependOnClassesThat().resideInAPackage("..agent.ipam..")
+			.check(AGENT);
+	}
+
+	@Test
+	void othersUseOnlyTheFacesOfTheRentalPackage() {
+		noClasses().that()
+			.resideOutsideOfPackage("..agent.rental..")
+			.should()
+			.dependOnClassesThat(not(belongToAnyOf(com.gpuflow.agent.rental.ChainSessions.class,
+					com.gpuflow.agent.rental.RenterSessions.class, com.gpuflow.agent.rental.SessionPort.class,
+					com.gpuflow.agent.rental.SessionCounts.class, com.gpuflow.agent.rental.Session.class,
+					com.gpuflow.agent.rental.SessionState.class, com.gpuflow.agent.rental.RentalEvent.class,
+					com.gpuflow.agent.rental.DesiredPeer.class, com.gpuflow.agent.rental.PeerObservation.class,
+					com.gpuflow.agent.rental.SessionsChanged.class))
+				.and()
+				.resideInAPackage("..agent.rental.."))
 			.check(AGENT);
 	}
 

@@ -60,6 +60,10 @@ final class ApiProblem extends RuntimeException {
 		return new ApiProblem(HttpStatus.CONFLICT, "not_active", message);
 	}
 
+	static ApiProblem keyRejected(String message) {
+		return new ApiProblem(HttpStatus.CONFLICT, "key_rejected", message);
+	}
+
 	static ApiProblem invalidChallenge() {
 		return new ApiProblem(HttpStatus.UNAUTHORIZED, "invalid_challenge",
 				"the message is not a challenge issued for this rental, or its nonce is unknown, used or expired;"

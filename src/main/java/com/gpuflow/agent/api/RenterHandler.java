@@ -83,6 +83,9 @@ class RenterHandler {
 				out.put("state", view.state());
 				out.put("startsAt", Times.iso(view.startsAt()));
 				out.put("endsAt", Times.iso(view.endsAt()));
+				if (view.problem() != null) {
+					out.put("problem", view.problem());
+				}
 				return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue(out);
 			});
 		}));

@@ -6,21 +6,17 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 
-import com.gpuflow.agent.audit.AuditKind;
-import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
-import com.gpuflow.agent.keys.RenterKeyVault;
 import com.gpuflow.agent.keys.ServerIdentity;
 import com.gpuflow.agent.keys.WireGuardKeys;
-import com.gpuflow.agent.rental.SessionsChanged;
+import com.gpuflow.agent.rental.RenterSessions;
+import com.gpuflow.agent.rental.Session;
+import com.gpuflow.agent.rental.SessionState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.stereotype.Service;
-import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * What the renter routes do, blocking and free of HTTP. Each refusal is an {@link ApiProblem}, and
@@ -40,7 +36,8 @@ class RenterService {
 	 */
 	static final int OPEN_CHALLENGES_PER_SESSION = 64;
 
-	record RentalView(RentalId rentalId, String state, Instant startsAt, Instant endsAt) {
+	/** @param problem why an ACTIVE rental has no peer ({@code key_rejected}, {@code address_pool_full}), or null */
+	record RentalView(RentalId rentalId, String state, Instant startsAt, Instant endsAt, String problem) {
 	}
 
 	record IssuedChallenge(String message, Instant expiresAt) {
@@ -65,13 +62,9 @@ class RenterService {
 
 	}
 
-	private final Rentals rentals;
+	private final RenterSessions sessions;
 
-	private final AuditLog audit;
-
-	private final TransactionTemplate transactions;
-
-	private final ApplicationEventPublisher events;
+	private final Challenges challenges;
 
 	private final ChainIdSource chainId;
 
@@ -79,64 +72,51 @@ class RenterService {
 
 	private final AgentSettings settings;
 
-	private final RenterKeyVault keys;
-
 	private final Clock clock;
 
-	RenterService(Rentals rentals, AuditLog audit, TransactionTemplate transactions, ApplicationEventPublisher events,
-			ChainIdSource chainId, ServerIdentity server, RenterKeyVault keys, AgentSettings settings, Clock clock) {
-		this.rentals = rentals;
-		this.audit = audit;
-		this.transactions = transactions;
-		this.events = events;
+	RenterService(RenterSessions sessions, Challenges challenges, ChainIdSource chainId, ServerIdentity server,
+			AgentSettings settings, Clock clock) {
+		this.sessions = sessions;
+		this.challenges = challenges;
 		this.chainId = chainId;
 		this.server = server;
 		this.settings = settings;
-		this.keys = keys;
 		this.clock = clock;
 	}
 
 	RentalView rental(RentalId id) {
 		Instant now = clock.instant();
-		Optional<Rentals.Session> session = rentals.findSession(id);
-		if (session.isPresent()) {
-			Rentals.Session s = session.get();
+		Optional<Session> found = sessions.live(id.value());
+		if (found.isPresent()) {
+			Session session = found.get();
 			// The agent's own clock decides expiry, even before the reconciler has marked it.
-			String state = "ACTIVE".equals(s.state()) && !s.endsAt().isAfter(now) ? "EXPIRED" : s.state();
-			return new RentalView(id, state, s.startsAt(), s.endsAt());
+			String state = session.state() == SessionState.ACTIVE && !session.endsAt().isAfter(now) ? "EXPIRED"
+					: session.state().name();
+			return new RentalView(id, state, session.startsAt(), session.endsAt(), problem(session, now));
 		}
-		Rentals.Pending pending = rentals.findPending(id).orElseThrow(() -> ApiProblem.notFound(id));
-		return new RentalView(id, "PENDING", pending.startsAt(), pending.endsAt());
+		RenterSessions.Pending pending = sessions.pending(id.value()).orElseThrow(() -> ApiProblem.notFound(id));
+		return new RentalView(id, "PENDING", pending.startsAt(), pending.endsAt(), null);
+	}
+
+	/** Why a usable session has no peer, in the SPEC's words; null when nothing is wrong. */
+	private static String problem(Session session, Instant now) {
+		if (!session.usableAt(now)) {
+			return null;
+		}
+		if (session.keyRejected() != null) {
+			return "key_rejected";
+		}
+		return session.tunnelIp() == null && session.poolExhausted() ? "address_pool_full" : null;
 	}
 
 	IssuedChallenge challenge(RentalId id) {
 		Instant now = clock.instant();
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
-		Known known = knownSessions.get(id);
-		Optional<Rentals.Session> current;
-		if (known == null) {
-			current = rentals.findSession(id);
-		}
-		else {
-			// A rental asked for before: build the message for the session it had then and store it only if
-			// that session is still the rental's live, usable one, checked in the same statement.
-			String nonce = Nonces.next();
-			String text = message(id, known.renter(), nonce, issuedAt, expiresAt);
-			Rentals.Issued issued = rentals.insertChallengeIfLive(id, known.sessionId(), nonce, text, issuedAt, expiresAt, now,
-					OPEN_CHALLENGES_PER_SESSION);
-			if (issued.stored()) {
-				return new IssuedChallenge(text, expiresAt);
-			}
-			knownSessions.remove(id);
-			// Its session changed: judge the session as it is now, read by that same statement.
-			current = issued.session();
-		}
-		Rentals.Session session = liveSession(id, current, now);
+		Session session = usableSession(id, sessions.live(id.value()), now);
 		String nonce = Nonces.next();
 		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
-		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
-		remember(id, session);
+		challenges.insert(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
 		return new IssuedChallenge(text, expiresAt);
 	}
 
@@ -148,98 +128,53 @@ class RenterService {
 			.text();
 	}
 
-	/**
-	 * Which session a rental had when it was last asked for. Only a hint for building the next
-	 * challenge: the statement that stores it checks the session is still the live, usable one.
-	 */
-	private record Known(long sessionId, String renter) {
-	}
-
-	private static final int KNOWN_LIMIT = 100_000;
-
-	private final ConcurrentHashMap<RentalId, Known> knownSessions = new ConcurrentHashMap<>();
-
-	private void remember(RentalId id, Rentals.Session session) {
-		if (knownSessions.size() >= KNOWN_LIMIT) {
-			knownSessions.clear();
-		}
-		knownSessions.put(id, new Known(session.id(), session.renter()));
-	}
-
 	Delivery config(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Rentals.Session session = authorize(id, request, false, now);
+		Session session = authorize(id, request, false, now);
 		if (!session.generatedKey()) {
-			// Only the first delivery is recorded; a refetch costs no write at all.
-			if (session.configDeliveredAt() == null) {
-				transactions.executeWithoutResult(tx -> {
-					audit.lockChain();
-					if (rentals.markFirstDelivery(session.id(), now)) {
-						audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "renter's own key");
-					}
-				});
-			}
+			sessions.ownKeyDelivered(session, now);
 			return new Delivery(id, render(WgQuickConfig.RENTER_KEY_PLACEHOLDER, session));
 		}
-		if (!keys.canGenerate()) {
-			log.error("rental {} has a sealed key but GPUFLOW_KEY_ENCRYPTION_KEY is not set", id);
-			throw ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
-		}
-		Delivery delivery = transactions.execute(tx -> {
-			audit.lockChain();
-			byte[] sealed = rentals.claimSealedKey(session.id(), now).orElseThrow(() -> ApiProblem.alreadyDelivered(id));
-			String privateKey;
-			try {
-				privateKey = keys.open(sealed, session.id());
+		return switch (sessions.claimGeneratedKey(session, now)) {
+			case RenterSessions.KeyClaim.Delivered delivered -> {
+				log.info("served the one-time config of rental {}", id);
+				yield new Delivery(id, render(delivered.privateKey(), session));
 			}
-			catch (IllegalArgumentException e) {
-				// Thrown inside the transaction, so the claim rolls back and the key survives.
-				log.error("the sealed key of rental {} does not open with GPUFLOW_KEY_ENCRYPTION_KEY", id);
-				throw ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
-			}
-			audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "generated key");
-			audit.append(session.id(), id.value(), AuditKind.KEY_DESTROYED, "served once");
-			return new Delivery(id, render(privateKey, session));
-		});
-		log.info("served the one-time config of rental {}", id);
-		return delivery;
+			case RenterSessions.KeyClaim.AlreadyDelivered already -> throw ApiProblem.alreadyDelivered(id);
+			case RenterSessions.KeyClaim.Unavailable unavailable -> throw keyUnavailable();
+		};
 	}
 
 	Delivery rekey(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Rentals.Session session = authorize(id, request, true, now);
+		Session session = authorize(id, request, true, now);
 		WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
-		transactions.executeWithoutResult(tx -> {
-			audit.lockChain();
-			Rentals.Session locked = rentals.lockActive(session.id(), now).orElseThrow(() -> ApiProblem.ended(id));
-			rentals.replaceKey(locked.id(), pair.publicKey(), locked.keySealed(), now);
-			audit.append(locked.id(), id.value(), AuditKind.REKEYED, "new peer public key " + pair.publicKey());
-			if (locked.keySealed()) {
-				audit.append(locked.id(), id.value(), AuditKind.KEY_DESTROYED, "replaced by rekey before delivery");
-			}
-			audit.append(locked.id(), id.value(), AuditKind.CONFIG_DELIVERED, "generated key, rekey");
-		});
-		// After the commit, so the reconciler reads the new key when it swaps the peer.
-		events.publishEvent(new SessionsChanged("rekeyed rental " + id));
+		Session rekeyed = sessions.rekey(session, pair.publicKey(), now).orElseThrow(() -> ApiProblem.ended(id));
 		log.info("rekeyed rental {}", id);
-		return new Delivery(id, render(pair.privateKey(), session));
+		return new Delivery(id, render(pair.privateKey(), rekeyed));
 	}
 
-	private Rentals.Session authorize(RentalId id, SignedRequest request, boolean rekey, Instant now) {
+	private Session authorize(RentalId id, SignedRequest request, boolean rekey, Instant now) {
 		// The nonce is spent before anything else is judged: the first request presenting it uses it
 		// up whatever its outcome, so a refused attempt cannot be retried with the same challenge.
-		// One statement spends the nonce and reads the session.
-		Rentals.SpentAndSession spent = rentals.spendAndFindSession(SiweMessage.presentedNonce(request.message()).orElse(null),
-				id, now);
-		Optional<Rentals.Challenge> challenge = spent.challenge();
-		Rentals.Session session = liveSession(id, spent.session(), now);
-		if (!rekey && session.generatedKey() && !session.keySealed()) {
+		Optional<Challenges.Challenge> challenge = challenges.spend(SiweMessage.presentedNonce(request.message()).orElse(null),
+				now);
+		Session session = usableSession(id, sessions.live(id.value()), now);
+		if (!rekey && session.generatedKey() && !session.hasSealedKey()) {
+			if (session.peerPublicKey() == null && session.configDeliveredAt() == null) {
+				// No key was ever made: the agent had no key-encryption key when the rental was confirmed.
+				throw keyUnavailable();
+			}
 			throw ApiProblem.alreadyDelivered(id);
 		}
 		if (session.tunnelIp() == null) {
 			throw ApiProblem.notActive(session.poolExhausted()
 					? "rental " + id + " waits for a tunnel address: this host's address pool is full; try again later"
 					: "rental " + id + " has no tunnel address yet; try again shortly");
+		}
+		if (!rekey && session.keyRejected() != null) {
+			throw ApiProblem.keyRejected("rental " + id + ": " + session.keyRejected()
+					+ "; no peer is made for it (a rekey gives the session a fresh key)");
 		}
 		if (challenge.filter(c -> c.sessionId() == session.id() && c.message().equals(request.message())).isEmpty()) {
 			throw ApiProblem.invalidChallenge();
@@ -258,25 +193,29 @@ class RenterService {
 	}
 
 	/** The session of a rental that may still be used: 404 unknown, 410 over, 409 pending. */
-	private Rentals.Session liveSession(RentalId id, Optional<Rentals.Session> found, Instant now) {
+	private Session usableSession(RentalId id, Optional<Session> found, Instant now) {
 		if (found.isEmpty()) {
-			if (rentals.findPending(id).isPresent()) {
+			if (sessions.pending(id.value()).isPresent()) {
 				throw ApiProblem.notActive("rental " + id + " is waiting for confirmations; try again shortly");
 			}
 			throw ApiProblem.notFound(id);
 		}
-		Rentals.Session session = found.get();
-		switch (session.state()) {
-			case "ENDED" -> throw ApiProblem.ended(id);
-			case "EXPIRED" -> throw ApiProblem.expired(id);
-			case "ACTIVE" -> {
+		Session session = found.get();
+		return switch (session.state()) {
+			case ENDED -> throw ApiProblem.ended(id);
+			case EXPIRED -> throw ApiProblem.expired(id);
+			case ACTIVE -> {
 				if (!session.endsAt().isAfter(now)) {
 					throw ApiProblem.expired(id);
 				}
+				yield session;
 			}
-			default -> throw ApiProblem.notFound(id);
-		}
-		return session;
+			case REORGED_OUT -> throw ApiProblem.notFound(id);
+		};
+	}
+
+	private static ApiProblem keyUnavailable() {
+		return ApiProblem.unavailable("unavailable", "the agent cannot open or make this rental's key now; try again later");
 	}
 
 	private long chainIdOrUnavailable() {
@@ -289,7 +228,7 @@ class RenterService {
 		}
 	}
 
-	private String render(String privateKey, Rentals.Session session) {
+	private String render(String privateKey, Session session) {
 		return new WgQuickConfig(privateKey, session.tunnelIp(), server.publicKey(), settings.wgEndpoint().toString(),
 				settings.serverTunnelIp(), settings.wgKeepalive())
 			.render();

@@ -122,9 +122,9 @@ class AuditReader {
 		// A key is held by one live session at most; among older ones (a reorged-out session that
 		// reappeared) the ACTIVE one, else the newest, speaks for the peer.
 		jdbc.sql("""
-				select peer_public_key, rental_id, host(tunnel_ip) as tunnel_ip, renter, state, ends_at from sessions
+				select peer_public_key, rental_id, tunnel_ip, renter, state, ends_at from audit_sessions
 				where host_id = ? and peer_public_key = any(?)
-				order by (state = 'ACTIVE'), id""")
+				order by (state = 'ACTIVE'), session_id""")
 			.params(hostId, live.stream().map(LivePeers.Peer::publicKey).distinct().toArray(String[]::new))
 			.query((rs, n) -> Map.entry(rs.getString("peer_public_key"), new Holder(rentalId(rs), rs.getString("tunnel_ip"),
 					rs.getString("renter"), rs.getString("state"), instant(rs, "ends_at"))))

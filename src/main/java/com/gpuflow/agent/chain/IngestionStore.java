@@ -1,22 +1,25 @@
 package com.gpuflow.agent.chain;
 
-import com.gpuflow.agent.rental.RentalEvent;
 import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.gpuflow.agent.config.AgentSettings;
-import com.gpuflow.agent.ipam.Leases;
-import com.gpuflow.agent.rental.SessionLifecycle;
+import com.gpuflow.agent.rental.ChainSessions;
+import com.gpuflow.agent.rental.RentalEvent;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,9 +51,7 @@ class IngestionStore {
 
 	private final TransactionTemplate transactions;
 
-	private final SessionLifecycle sessions;
-
-	private final Leases leases;
+	private final ChainSessions sessions;
 
 	private final ObjectMapper json;
 
@@ -58,12 +59,11 @@ class IngestionStore {
 
 	private final String contract;
 
-	IngestionStore(JdbcClient jdbc, TransactionTemplate transactions, SessionLifecycle sessions, Leases leases,
-			ObjectMapper json, AgentSettings settings) {
+	IngestionStore(JdbcClient jdbc, TransactionTemplate transactions, ChainSessions sessions, ObjectMapper json,
+			AgentSettings settings) {
 		this.jdbc = jdbc;
 		this.transactions = transactions;
 		this.sessions = sessions;
-		this.leases = leases;
 		this.json = json;
 		this.hostId = settings.hostId();
 		this.contract = settings.rentalContract();
@@ -97,13 +97,11 @@ class IngestionStore {
 
 	Outcome persist(List<ChainLog> logs, BlockRef upTo, Instant now) {
 		return transactions.execute(status -> {
-			// Before any session row: one lock order for every writer of sessions and the audit log.
-			sessions.lockAuditChain();
 			List<ChainLog> ordered = new ArrayList<>(logs);
 			ordered.sort(Comparator.comparingLong(ChainLog::blockNumber).thenComparingInt(ChainLog::logIndex));
 			List<Kept> kept = ours(ordered);
 			// Session ids and keys first: the keys are made on another core while the events are stored.
-			SessionLifecycle.Prepared prepared = sessions.prepare(kept.stream()
+			ChainSessions.Prepared prepared = sessions.prepare(kept.stream()
 				.map(Kept::event)
 				.filter(RentalEvent.Created.class::isInstance)
 				.map(RentalEvent.Created.class::cast)
@@ -111,11 +109,8 @@ class IngestionStore {
 			Map<String, Long> inserted = insertEvents(kept);
 
 			Map<Long, String> blocks = new LinkedHashMap<>();
-			Leases.Allocation addresses = kept.isEmpty() ? null : leases.begin(now);
-			List<SessionLifecycle.Confirmed> created = new ArrayList<>();
-			int stored = 0;
+			List<ChainSessions.Confirmed> confirmed = new ArrayList<>();
 			int undecodable = 0;
-			boolean changed = false;
 			for (Kept item : kept) {
 				Long eventId = inserted.get(item.key());
 				if (eventId == null) {
@@ -130,25 +125,10 @@ class IngestionStore {
 					undecodable++;
 					continue;
 				}
-				stored++;
-				String origin = "block " + chainLog.blockNumber() + " tx " + chainLog.txHash() + " log " + chainLog.logIndex();
-				switch (item.event()) {
-					case RentalEvent.Created c -> created.add(new SessionLifecycle.Confirmed(eventId, c, origin));
-					case RentalEvent.Extended extended -> {
-						// Later events need the sessions created before them in chain order.
-						changed |= flush(created, now, addresses, prepared);
-						changed |= sessions.extended(extended, now, addresses);
-					}
-					case RentalEvent.Ended ended -> {
-						changed |= flush(created, now, addresses, prepared);
-						changed |= sessions.ended(ended, now);
-					}
-				}
+				confirmed.add(new ChainSessions.Confirmed(eventId, item.event(),
+						"block " + chainLog.blockNumber() + " tx " + chainLog.txHash() + " log " + chainLog.logIndex()));
 			}
-			changed |= flush(created, now, addresses, prepared);
-			if (addresses != null) {
-				addresses.finish();
-			}
+			boolean changed = sessions.apply(confirmed, prepared, now);
 			blocks.put(upTo.number(), upTo.hash());
 			Long[] numbers = blocks.keySet().toArray(Long[]::new);
 			String[] hashes = blocks.values().toArray(String[]::new);
@@ -162,18 +142,8 @@ class IngestionStore {
 				.params(hostId, contract, upTo.number() - REORG_WINDOW)
 				.update();
 			moveCheckpoint(upTo);
-			return new Outcome(stored, undecodable, changed);
+			return new Outcome(confirmed.size(), undecodable, changed);
 		});
-	}
-
-	private boolean flush(List<SessionLifecycle.Confirmed> created, Instant now, Leases.Allocation addresses,
-			SessionLifecycle.Prepared prepared) {
-		if (created.isEmpty()) {
-			return false;
-		}
-		sessions.created(List.copyOf(created), now, addresses, prepared);
-		created.clear();
-		return true;
 	}
 
 	/**
@@ -183,8 +153,8 @@ class IngestionStore {
 	 */
 	private List<Kept> ours(List<ChainLog> ordered) {
 		List<Kept> decoded = new ArrayList<>(ordered.size());
-		java.util.Set<String> ourRentals = new java.util.HashSet<>();
-		java.util.Set<String> laterRentals = new java.util.HashSet<>();
+		Set<String> ourRentals = new HashSet<>();
+		Set<String> laterRentals = new HashSet<>();
 		for (ChainLog chainLog : ordered) {
 			try {
 				RentalEvent event = RentalMarketLogs.decode(chainLog);
@@ -204,14 +174,7 @@ class IngestionStore {
 			}
 		}
 		laterRentals.removeAll(ourRentals);
-		if (!laterRentals.isEmpty()) {
-			ourRentals.addAll(jdbc.sql("""
-					select rental_id::text from sessions
-					where host_id = ? and contract = ? and rental_id = any(?::numeric[]) and state <> 'REORGED_OUT'""")
-				.params(hostId, contract, laterRentals.toArray(String[]::new))
-				.query(String.class)
-				.list());
-		}
+		ourRentals.addAll(sessions.tracked(laterRentals));
 		return decoded.stream()
 			.filter(k -> k.event() == null || ourRentals.contains(k.event().rentalId().toString()))
 			.toList();
@@ -219,7 +182,7 @@ class IngestionStore {
 
 	/** @return the new rows' ids by tx hash and log index; rows already stored are absent */
 	private Map<String, Long> insertEvents(List<Kept> kept) {
-		Map<String, Long> ids = new java.util.HashMap<>();
+		Map<String, Long> ids = new HashMap<>();
 		if (kept.isEmpty()) {
 			return ids;
 		}
@@ -260,33 +223,33 @@ class IngestionStore {
 	 */
 	int rollBackTo(long ancestorNumber, Optional<BlockRef> ancestor, Instant now) {
 		return transactions.execute(status -> {
-			sessions.lockAuditChain();
-			record Orphan(long id, String kind, BigDecimal rentalId, long block, int index) {
+			record Orphan(String kind, BigDecimal rentalId, long eventId, long block, int index) {
 			}
 			List<Orphan> orphans = new ArrayList<>(jdbc.sql("""
 					update chain_events set orphaned_at = ?
 					where host_id = ? and contract = ? and block_number > ? and orphaned_at is null
 					returning id, kind, rental_id, block_number, log_index""")
 				.params(Timestamp.from(now), hostId, contract, ancestorNumber)
-				.query((rs, n) -> new Orphan(rs.getLong(1), rs.getString(2), rs.getBigDecimal(3), rs.getLong(4), rs.getInt(5)))
+				.query((rs, n) -> new Orphan(rs.getString(2), rs.getBigDecimal(3), rs.getLong(1), rs.getLong(4),
+						rs.getInt(5)))
 				.list());
 			// Undo newest first, as the chain would have.
 			orphans.sort(Comparator.comparingLong(Orphan::block).thenComparingInt(Orphan::index).reversed());
-			Leases.Allocation addresses = leases.begin(now);
+			List<ChainSessions.Orphaned> undone = new ArrayList<>(orphans.size());
 			for (Orphan orphan : orphans) {
 				switch (orphan.kind()) {
-					case "RentalCreated" -> sessions.createdOrphaned(orphan.id(), now);
-					case "RentalExtended", "RentalEnded" ->
-						sessions.laterEventOrphaned(orphan.rentalId().toBigIntegerExact(), orphan.kind(), now, addresses);
+					case "RentalCreated" -> undone.add(new ChainSessions.Orphaned.Created(orphan.eventId()));
+					case "RentalExtended" -> undone.add(new ChainSessions.Orphaned.Extended(
+							orphan.rentalId().toBigIntegerExact(), liveEndsAt(orphan.rentalId())));
+					case "RentalEnded" -> undone.add(new ChainSessions.Orphaned.Ended(orphan.rentalId().toBigIntegerExact()));
 					default -> {
 					}
 				}
 			}
-			addresses.finish();
+			sessions.undo(undone, now);
 			jdbc.sql("delete from chain_blocks where host_id = ? and contract = ? and block_number > ?")
 				.params(hostId, contract, ancestorNumber)
 				.update();
-			jdbc.sql("delete from pending_rentals where host_id = ? and contract = ?").params(hostId, contract).update();
 			if (ancestor.isPresent()) {
 				moveCheckpoint(ancestor.get());
 			}
@@ -298,28 +261,21 @@ class IngestionStore {
 		});
 	}
 
+	/** The latest end among a rental's RentalCreated and RentalExtended still on the chain. */
+	private Optional<Instant> liveEndsAt(BigDecimal rentalId) {
+		return jdbc.sql("""
+				select max((payload->>'endsAt')::bigint) from chain_events
+				where host_id = ? and contract = ? and rental_id = ? and orphaned_at is null
+				  and kind in ('RentalCreated', 'RentalExtended')""")
+			.params(hostId, contract, rentalId)
+			.query(Long.class)
+			.optional()
+			.map(Instant::ofEpochSecond);
+	}
+
 	/** Rewrites the view of rentals seen in blocks not yet confirmed. */
-	void replacePending(List<RentalEvent.Created> pending, Map<java.math.BigInteger, Long> blockOf) {
-		transactions.executeWithoutResult(status -> {
-			List<BigDecimal> ids = pending.stream().map(p -> new BigDecimal(p.rentalId())).toList();
-			jdbc.sql("delete from pending_rentals where host_id = ? and contract = ? and not (rental_id = any(?))")
-				.params(hostId, contract, ids.toArray(BigDecimal[]::new))
-				.update();
-			for (RentalEvent.Created created : pending) {
-				jdbc.sql("""
-						insert into pending_rentals (host_id, contract, rental_id, renter, starts_at, ends_at, block_number)
-						select ?, ?, ?, ?, ?, ?, ?
-						where not exists (select 1 from sessions where host_id = ? and contract = ? and rental_id = ?
-						                  and state <> 'REORGED_OUT')
-						on conflict (host_id, contract, rental_id) do update
-						  set renter = excluded.renter, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-						      block_number = excluded.block_number""")
-					.params(hostId, contract, new BigDecimal(created.rentalId()), created.renter(),
-							Timestamp.from(created.startsAt()), Timestamp.from(created.endsAt()),
-							blockOf.get(created.rentalId()), hostId, contract, new BigDecimal(created.rentalId()))
-					.update();
-			}
-		});
+	void replacePending(List<RentalEvent.Created> pending, Map<BigInteger, Long> blockOf) {
+		transactions.executeWithoutResult(status -> sessions.replacePending(pending, blockOf));
 	}
 
 	private void moveCheckpoint(BlockRef block) {

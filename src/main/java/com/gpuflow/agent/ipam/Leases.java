@@ -95,10 +95,10 @@ public class Leases {
 		}
 
 		/**
-		 * Picks the session's address; the lease rows are written together by {@link #finish()}.
+		 * Picks the session's address; the lease rows are written together by {@link #writePicked()}.
 		 * @return the address leased to the session, empty when the pool is full
 		 */
-		public Optional<String> lease(long sessionId) {
+		public Optional<String> pick(long sessionId) {
 			if (unavailable == null) {
 				load();
 			}
@@ -118,10 +118,10 @@ public class Leases {
 		}
 
 		/**
-		 * Writes the leases picked so far and the next-fit cursor; call after their sessions exist and
-		 * before anything may release them (it may be called again for later picks).
+		 * Writes the leases picked so far and the next-fit cursor. The lease rows refer to their
+		 * sessions, so this comes after the sessions are stored and before anything may release one.
 		 */
-		public void finish() {
+		public void writePicked() {
 			if (leasedSessions.isEmpty()) {
 				return;
 			}
@@ -141,6 +141,14 @@ public class Leases {
 			leasedIps.clear();
 		}
 
+	}
+
+	/** How many addresses sessions of this host hold now. */
+	public long heldNow() {
+		return jdbc.sql("select count(*) from leases where host_id = ? and held_to is null")
+			.param(hostId)
+			.query(Long.class)
+			.single();
 	}
 
 	/** Ends the session's open lease now; the address then rests {@link #REST}. */

@@ -15,11 +15,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The server key kept in {@code WG_PRIVATE_KEY_FILE}: one base64 line, exactly what {@code wg genkey}
- * writes, mode 0600. The WireGuard side reads the same file, so whoever starts first creates it and
- * the other one reads it; creation never overwrites an existing file. The private key itself is
- * never logged and not kept in this object.
+ * writes, mode 0600. The only loader of that file: the interface (which hands the file to
+ * {@code wg}) and the configs (which print its public key) both come here, so they cannot disagree.
+ * Whoever starts first creates it; creation never overwrites an existing file. The private key
+ * itself is never logged and not kept in this object.
  */
-final class FileServerIdentity implements ServerIdentity {
+public final class FileServerIdentity implements ServerIdentity {
 
 	private static final Logger log = LoggerFactory.getLogger(FileServerIdentity.class);
 
@@ -31,7 +32,7 @@ final class FileServerIdentity implements ServerIdentity {
 		this.publicKey = publicKey;
 	}
 
-	static FileServerIdentity loadOrCreate(Path file) {
+	public static FileServerIdentity loadOrCreate(Path file) {
 		try {
 			if (!Files.exists(file)) {
 				create(file);
@@ -74,7 +75,9 @@ final class FileServerIdentity implements ServerIdentity {
 
 	private static void create(Path file) throws IOException {
 		Path directory = file.toAbsolutePath().getParent();
-		Files.createDirectories(directory);
+		if (!Files.isDirectory(directory)) {
+			Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+		}
 		// Written to a private temporary file first and then hard-linked into place: the link fails
 		// if another process created the key meanwhile, so nobody ever reads a half-written key
 		// and an existing key is never replaced.

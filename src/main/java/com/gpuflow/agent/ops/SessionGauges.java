@@ -1,11 +1,9 @@
 package com.gpuflow.agent.ops;
 
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Collectors;
 
-import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.ipam.Leases;
+import com.gpuflow.agent.rental.SessionCounts;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.MultiGauge;
@@ -14,7 +12,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.dao.DataAccessException;
-import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Component;
 
@@ -28,11 +25,9 @@ class SessionGauges {
 
 	private static final Logger log = LoggerFactory.getLogger(SessionGauges.class);
 
-	static final List<String> STATES = List.of("ACTIVE", "ENDED", "EXPIRED", "REORGED_OUT");
+	private final SessionCounts counts;
 
-	private final JdbcClient jdbc;
-
-	private final String hostId;
+	private final Leases leases;
 
 	private final MultiGauge sessions;
 
@@ -40,9 +35,9 @@ class SessionGauges {
 
 	private final AtomicLong waitingForAddress = new AtomicLong();
 
-	SessionGauges(JdbcClient jdbc, AgentSettings settings, MeterRegistry meters) {
-		this.jdbc = jdbc;
-		this.hostId = settings.hostId();
+	SessionGauges(SessionCounts counts, Leases leases, MeterRegistry meters) {
+		this.counts = counts;
+		this.leases = leases;
 		this.sessions = MultiGauge.builder("gpuflow_sessions").description("Sessions of this host by state").register(meters);
 		Gauge.builder("gpuflow_leases_held", leasesHeld, AtomicLong::get)
 			.description("Tunnel addresses held by sessions now")
@@ -55,24 +50,13 @@ class SessionGauges {
 	@Scheduled(initialDelay = 0, fixedDelayString = "${gpuflow.metrics.session-refresh-ms:5000}")
 	void refresh() {
 		try {
-			Map<String, Long> byState = jdbc.sql("select state, count(*) from sessions where host_id = ? group by state")
-				.param(hostId)
-				.query((rs, n) -> Map.entry(rs.getString(1), rs.getLong(2)))
-				.list()
+			sessions.register(counts.byState()
+				.entrySet()
 				.stream()
-				.collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
-			sessions.register(STATES.stream()
-				.map(state -> MultiGauge.Row.of(Tags.of("state", state), byState.getOrDefault(state, 0L)))
+				.map(e -> MultiGauge.Row.of(Tags.of("state", e.getKey().name()), e.getValue()))
 				.toList(), true);
-			leasesHeld.set(jdbc.sql("select count(*) from leases where host_id = ? and held_to is null")
-				.param(hostId)
-				.query(Long.class)
-				.single());
-			waitingForAddress.set(jdbc.sql("""
-					select count(*) from sessions where host_id = ? and state = 'ACTIVE' and tunnel_ip is null""")
-				.param(hostId)
-				.query(Long.class)
-				.single());
+			leasesHeld.set(leases.heldNow());
+			waitingForAddress.set(counts.waitingForAddress());
 		}
 		catch (DataAccessException e) {
 			log.debug("Session gauges not refreshed: {}", e.getMessage());

@@ -1,21 +1,25 @@
 package com.gpuflow.agent.rental;
 
+import java.math.BigDecimal;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.ipam.Leases;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Component;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /**
- * The database side of the reconciler: which peers should exist, and what happened to them.
+ * The database side of the reconciler: which peers should exist, and what the interface did with
+ * them (added, removed, handshakes and traffic).
  */
 @Component
 class SessionPeers implements SessionPort {
@@ -24,36 +28,57 @@ class SessionPeers implements SessionPort {
 
 	private final TransactionTemplate transactions;
 
-	private final SessionLifecycle lifecycle;
+	private final SessionRows rows;
+
+	private final Leases leases;
 
 	private final AuditLog audit;
 
 	private final String hostId;
 
-	SessionPeers(JdbcClient jdbc, TransactionTemplate transactions, SessionLifecycle lifecycle, AuditLog audit,
+	SessionPeers(JdbcClient jdbc, TransactionTemplate transactions, SessionRows rows, Leases leases, AuditLog audit,
 			AgentSettings settings) {
 		this.jdbc = jdbc;
 		this.transactions = transactions;
-		this.lifecycle = lifecycle;
+		this.rows = rows;
+		this.leases = leases;
 		this.audit = audit;
 		this.hostId = settings.hostId();
 	}
 
+	/**
+	 * Ends sessions whose endsAt passed by the agent's clock and gives waiting sessions an address.
+	 * Most passes find nothing to do and then take no lock and write nothing.
+	 */
+	@Override
+	public void settleDue(Instant now) {
+		if (!rows.anythingToSettle(now)) {
+			return;
+		}
+		transactions.executeWithoutResult(status -> {
+			audit.lockChain();
+			Leases.Allocation addresses = leases.begin(now);
+			for (Session session : rows.due(now)) {
+				rows.apply(session, SessionRules.due(session, now), now, addresses);
+			}
+			for (Session waiting : rows.waitingForAddress(now)) {
+				if (!rows.assignAddress(waiting.id(), addresses)) {
+					break;
+				}
+			}
+		});
+	}
+
 	@Override
 	public List<DesiredPeer> desiredPeers(Instant now) {
-		return transactions.execute(status -> {
-			audit.lockChain();
-			lifecycle.expireDue(now);
-			lifecycle.assignWaitingAddresses(now);
-			return jdbc.sql("""
-					select id, peer_public_key, host(tunnel_ip), confirmed_at from sessions
-					where host_id = ? and state = 'ACTIVE' and ends_at > ?
-					  and peer_public_key is not null and tunnel_ip is not null""")
-				.params(hostId, Timestamp.from(now))
-				.query((rs, n) -> new DesiredPeer(rs.getLong(1), rs.getString(2), rs.getString(3),
-						rs.getTimestamp(4).toInstant()))
-				.list();
-		});
+		return jdbc.sql("""
+				select id, peer_public_key, host(tunnel_ip), confirmed_at from sessions
+				where host_id = ? and state = 'ACTIVE' and ends_at > ?
+				  and peer_public_key is not null and tunnel_ip is not null""")
+			.params(hostId, Timestamp.from(now))
+			.query((rs, n) -> new DesiredPeer(rs.getLong(1), rs.getString(2), rs.getString(3),
+					rs.getTimestamp(4).toInstant()))
+			.list();
 	}
 
 	@Override
@@ -77,7 +102,7 @@ class SessionPeers implements SessionPort {
 						update sessions set peer_added_at = coalesce(peer_added_at, ?), peer_removed_at = null
 						where id = ? returning rental_id""")
 					.params(Timestamp.from(at), peer.sessionId())
-					.query(java.math.BigDecimal.class)
+					.query(BigDecimal.class)
 					.optional()
 					.ifPresent(rentalId -> audit.append(peer.sessionId(), rentalId.toBigIntegerExact(), AuditKind.PEER_ADDED,
 							peer.tunnelIp() + "/32"));
@@ -92,11 +117,14 @@ class SessionPeers implements SessionPort {
 		}
 		transactions.executeWithoutResult(status -> {
 			audit.lockChain();
-			// A key that no session holds any more (a rekey's old key, a peer added by hand) has no session to log against.
-			record Holder(long id, java.math.BigDecimal rentalId, String state) {
+			// Only sessions whose peer was on the interface: a key an older, long-ended session also held
+			// must not write into that session's trail. A key no session holds any more (a rekey's old
+			// key, a peer added by hand) has no session to log against.
+			record Holder(long id, BigDecimal rentalId, String state) {
 			}
 			List<Holder> holders = jdbc.sql("""
-					select id, rental_id, state from sessions where host_id = ? and peer_public_key = any(?)""")
+					select id, rental_id, state from sessions where host_id = ? and peer_public_key = any(?)
+					  and peer_added_at is not null and peer_removed_at is null""")
 				.params(hostId, publicKeys.toArray(String[]::new))
 				.query((rs, n) -> new Holder(rs.getLong(1), rs.getBigDecimal(2), rs.getString(3)))
 				.list();
@@ -122,7 +150,7 @@ class SessionPeers implements SessionPort {
 			audit.lockChain();
 			for (PeerObservation seen : observations) {
 				Timestamp handshake = seen.latestHandshake().map(Timestamp::from).orElse(null);
-				record FirstHandshake(long id, java.math.BigDecimal rentalId) {
+				record FirstHandshake(long id, BigDecimal rentalId) {
 				}
 				List<FirstHandshake> firsts = jdbc.sql("""
 						with before as (
@@ -142,7 +170,7 @@ class SessionPeers implements SessionPort {
 					.query((rs, n) -> rs.getBoolean(3) ? new FirstHandshake(rs.getLong(1), rs.getBigDecimal(2)) : null)
 					.list()
 					.stream()
-					.filter(java.util.Objects::nonNull)
+					.filter(Objects::nonNull)
 					.toList();
 				for (FirstHandshake first : firsts) {
 					audit.append(first.id(), first.rentalId().toBigIntegerExact(), AuditKind.HANDSHAKE_FIRST,

@@ -13,9 +13,15 @@ import java.util.Optional;
 public interface SessionPort {
 
 	/**
-	 * Active sessions that must have a peer at {@code now} (ends_at > now); expires due sessions
-	 * first. Two sessions may share a public key (a renter's own key used twice): they become one
-	 * peer with both addresses. Throws on database failure.
+	 * Ends the sessions whose end has passed by {@code now} and gives waiting sessions an address.
+	 * Called before {@link #desiredPeers}. Throws on database failure.
+	 */
+	void settleDue(Instant now);
+
+	/**
+	 * Active sessions that must have a peer at {@code now} (ends_at > now). Reads only. No two
+	 * sessions that are not over hold one key (a colliding renter key is rejected); should it happen
+	 * anyway, they become one peer with both addresses. Throws on database failure.
 	 */
 	List<DesiredPeer> desiredPeers(Instant now);
 

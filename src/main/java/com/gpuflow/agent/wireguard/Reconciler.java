@@ -263,6 +263,7 @@ public class Reconciler {
 		Instant now = clock.instant();
 		List<DesiredPeer> wanted;
 		try {
+			sessions.settleDue(now);
 			wanted = sessions.desiredPeers(now);
 		}
 		catch (RuntimeException e) {

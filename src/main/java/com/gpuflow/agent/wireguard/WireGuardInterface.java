@@ -17,6 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import com.gpuflow.agent.config.AgentSettings.WgImplementation;
+import com.gpuflow.agent.keys.FileServerIdentity;
 import com.gpuflow.agent.keys.WireGuardKeys;
 
 /**
@@ -114,7 +115,7 @@ class WireGuardInterface {
 	 */
 	synchronized void ensure() {
 		checkPrerequisites();
-		String serverPublicKey = loadOrCreateKey(spec.privateKeyFile());
+		String serverPublicKey = FileServerIdentity.loadOrCreate(spec.privateKeyFile()).publicKey();
 		if (!answers()) {
 			if (linkExists()) {
 				// A link nobody answers for: the wireguard-go behind it died (its TUN lingers a
@@ -424,52 +425,6 @@ class WireGuardInterface {
 			}
 		}
 		return Optional.empty();
-	}
-
-	/**
-	 * Reads the server key, or creates one (mode 0600, written whole by an atomic rename so a crash
-	 * never leaves half a key). Returns the public key; the private key is never logged.
-	 */
-	static String loadOrCreateKey(Path file) {
-		try {
-			if (!Files.exists(file)) {
-				Path dir = file.toAbsolutePath().getParent();
-				if (!Files.isDirectory(dir)) {
-					Files.createDirectories(dir,
-							PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-				}
-				WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
-				Path temporary = Files.createTempFile(dir, ".server-key-", ".tmp",
-						PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-				Files.writeString(temporary, pair.privateKey() + "\n");
-				try {
-					Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE);
-				}
-				catch (AtomicMoveNotSupportedException e) {
-					Files.move(temporary, file);
-				}
-				log.info("Created a new WireGuard server key in {} (public key {})", file, pair.publicKey());
-				return pair.publicKey();
-			}
-			Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file, LinkOption.NOFOLLOW_LINKS);
-			if (mode.stream().anyMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS"))) {
-				log.warn("WG_PRIVATE_KEY_FILE {} is accessible to other users (mode {}); chmod 600 it", file,
-						PosixFilePermissions.toString(mode));
-			}
-			String text = Files.readString(file).strip();
-			try {
-				WireGuardKeys.decode32(text);
-				return WireGuardKeys.publicKeyOf(text);
-			}
-			catch (IllegalArgumentException e) {
-				throw new WireGuardSetupException(
-						"WG_PRIVATE_KEY_FILE " + file + " does not hold a WireGuard private key (base64 of 32 bytes)");
-			}
-		}
-		catch (IOException e) {
-			throw new WireGuardSetupException("WG_PRIVATE_KEY_FILE " + file + " cannot be read or created: " + e.getMessage(),
-					e);
-		}
 	}
 
 	private static void sleep(long millis) {

@@ -5,10 +5,20 @@ import java.util.HashMap;
 import java.util.Map;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import javax.sql.DataSource;
+
+import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.ipam.Leases;
+import com.gpuflow.agent.keys.RenterKeyVault;
+import com.gpuflow.agent.keys.ServerIdentity;
+import com.gpuflow.agent.rental.RenterSessions;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 import reactor.core.scheduler.Schedulers;
 
+import org.springframework.context.annotation.AnnotationConfigApplicationContext;
 import org.springframework.http.HttpStatus;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
@@ -22,6 +32,23 @@ import org.springframework.transaction.support.TransactionTemplate;
  */
 class RenterDatabaseDownTests {
 
+	/** The rental package's renter face, wired by Spring as the agent wires it, over the given database. */
+	private static RenterSessions renterSessionsOver(DataSource dataSource, AgentSettings settings) {
+		AnnotationConfigApplicationContext context = new AnnotationConfigApplicationContext();
+		context.registerBean(AgentSettings.class, () -> settings);
+		context.registerBean(JdbcClient.class, () -> JdbcClient.create(dataSource));
+		context.registerBean(TransactionTemplate.class,
+				() -> new TransactionTemplate(new DataSourceTransactionManager(dataSource)));
+		context.registerBean(MeterRegistry.class, SimpleMeterRegistry::new);
+		context.registerBean(RenterKeyVault.class, () -> new RenterKeyVault(settings));
+		context.registerBean(ServerIdentity.class, () -> () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==");
+		context.scan("com.gpuflow.agent.rental");
+		context.registerBean(AuditLog.class);
+		context.registerBean(Leases.class);
+		context.refresh();
+		return context.getBean(RenterSessions.class);
+	}
+
 	@Test
 	void anUnreachableDatabaseIsA503WithTheErrorFormat() {
 		// Port 1 on loopback: nothing listens, the connection is refused at once.
@@ -32,10 +59,9 @@ class RenterDatabaseDownTests {
 		properties.put("rental-contract", "0x" + "1".repeat(40));
 		properties.put("wg.endpoint", "127.0.0.1:51820");
 		AgentSettings settings = AgentSettings.from(properties::get);
-		RenterService service = new RenterService(new Rentals(JdbcClient.create(nowhere), settings), null,
-				new TransactionTemplate(new DataSourceTransactionManager(nowhere)), event -> {
-				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==",
-				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC());
+		RenterService service = new RenterService(renterSessionsOver(nowhere, settings),
+				new Challenges(JdbcClient.create(nowhere), settings), () -> 31337L,
+				() -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==", settings, Clock.systemUTC());
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 

@@ -14,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
+import com.gpuflow.agent.rental.SessionPort;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterEach;
@@ -86,8 +87,8 @@ class LeasesTest {
 	Optional<String> lease(long session, Instant at) {
 		return transactions.execute(status -> {
 			Leases.Allocation allocation = leases.begin(at);
-			Optional<String> ip = allocation.lease(session);
-			allocation.finish();
+			Optional<String> ip = allocation.pick(session);
+			allocation.writePicked();
 			return ip;
 		});
 	}
@@ -142,23 +143,26 @@ class LeasesTest {
 			jdbc.sql("update sessions set tunnel_ip = ?::inet where id = ?").params(lease(session, start).orElseThrow(), session).update();
 		}
 		long waiting = session();
-		var lifecycle = agent.bean(com.gpuflow.agent.rental.SessionLifecycle.class);
-		assertThat(assignWaiting(lifecycle, start)).isZero();
+		SessionPort sessionSide = agent.bean(SessionPort.class);
+		assertThat(assignWaiting(sessionSide, start)).isZero();
 		assertThat(jdbc.sql("select pool_exhausted from sessions where id = ?").param(waiting).query(Boolean.class).single())
 			.isTrue();
 
 		release(sessions.get(0), start);
-		assertThat(assignWaiting(lifecycle, start.plus(Duration.ofMinutes(5)))).isZero();
-		assertThat(assignWaiting(lifecycle, start.plus(Duration.ofMinutes(11)))).isEqualTo(1);
+		assertThat(assignWaiting(sessionSide, start.plus(Duration.ofMinutes(5)))).isZero();
+		assertThat(assignWaiting(sessionSide, start.plus(Duration.ofMinutes(11)))).isEqualTo(1);
 		assertThat(jdbc.sql("select host(tunnel_ip) || ' ' || pool_exhausted from sessions where id = ?")
 			.param(waiting)
 			.query(String.class)
 			.single()).isEqualTo("10.99.0.2 false");
 	}
 
-	int assignWaiting(com.gpuflow.agent.rental.SessionLifecycle lifecycle, Instant at) {
-		Integer assigned = transactions.execute(status -> lifecycle.assignWaitingAddresses(at));
-		return assigned;
+	/** Settles the sessions as a reconcile pass does; @return how many waiting sessions got an address */
+	int assignWaiting(SessionPort sessionSide, Instant at) {
+		String waiting = "select count(*) from sessions where state = 'ACTIVE' and tunnel_ip is null";
+		long before = jdbc.sql(waiting).query(Long.class).single();
+		sessionSide.settleDue(at);
+		return (int) (before - jdbc.sql(waiting).query(Long.class).single());
 	}
 
 	@Test

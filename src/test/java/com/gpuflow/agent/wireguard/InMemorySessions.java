@@ -39,6 +39,12 @@ final class InMemorySessions implements SessionPort {
 		sessions.clear();
 	}
 
+	/** Expiry is by endsAt alone here: {@link #desiredPeers} leaves out what has ended. */
+	@Override
+	public void settleDue(Instant now) {
+		failIfDown();
+	}
+
 	@Override
 	public List<DesiredPeer> desiredPeers(Instant now) {
 		failIfDown();

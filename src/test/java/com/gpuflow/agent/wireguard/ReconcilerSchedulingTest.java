@@ -72,6 +72,10 @@ class ReconcilerSchedulingTest {
 		AtomicInteger maxConcurrent = new AtomicInteger();
 		SessionPort slow = new SessionPort() {
 			@Override
+			public void settleDue(Instant now) {
+			}
+
+			@Override
 			public List<DesiredPeer> desiredPeers(Instant now) {
 				int running = concurrent.incrementAndGet();
 				maxConcurrent.accumulateAndGet(running, Math::max);

@@ -203,6 +203,11 @@ class ReconcilerTest {
 			int calls;
 
 			@Override
+			public void settleDue(Instant now) {
+				flaky.settleDue(now);
+			}
+
+			@Override
 			public List<DesiredPeer> desiredPeers(Instant now) {
 				return flaky.desiredPeers(now);
 			}
