@@ -7,6 +7,16 @@ import java.util.List;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import com.gpuflow.agent.rental.ChainSessions;
+import com.gpuflow.agent.rental.DesiredPeer;
+import com.gpuflow.agent.rental.PeerObservation;
+import com.gpuflow.agent.rental.RentalEvent;
+import com.gpuflow.agent.rental.RenterSessions;
+import com.gpuflow.agent.rental.Session;
+import com.gpuflow.agent.rental.SessionCounts;
+import com.gpuflow.agent.rental.SessionPort;
+import com.gpuflow.agent.rental.SessionState;
+import com.gpuflow.agent.rental.SessionsChanged;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
@@ -14,6 +24,7 @@ import org.junit.jupiter.api.Test;
 
 import static com.tngtech.archunit.base.DescribedPredicate.not;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.belongToAnyOf;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static org.assertj.core.api.Assertions.assertThat;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
@@ -96,14 +107,9 @@ class ModularityTest {
 		noClasses().that()
 			.resideOutsideOfPackage("..agent.rental..")
 			.should()
-			.dependOnClassesThat(not(belongToAnyOf(com.gpuflow.agent.rental.ChainSessions.class,
-					com.gpuflow.agent.rental.RenterSessions.class, com.gpuflow.agent.rental.SessionPort.class,
-					com.gpuflow.agent.rental.SessionCounts.class, com.gpuflow.agent.rental.Session.class,
-					com.gpuflow.agent.rental.SessionState.class, com.gpuflow.agent.rental.RentalEvent.class,
-					com.gpuflow.agent.rental.DesiredPeer.class, com.gpuflow.agent.rental.PeerObservation.class,
-					com.gpuflow.agent.rental.SessionsChanged.class))
-				.and()
-				.resideInAPackage("..agent.rental.."))
+			.dependOnClassesThat(resideInAPackage("..agent.rental..").and(not(belongToAnyOf(ChainSessions.class,
+					RenterSessions.class, SessionPort.class, SessionCounts.class, Session.class, SessionState.class,
+					RentalEvent.class, DesiredPeer.class, PeerObservation.class, SessionsChanged.class))))
 			.check(AGENT);
 	}
 
