@@ -5,14 +5,12 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 
-import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.keys.RenterKeyVault;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.stereotype.Component;
-import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * What renters may do with their sessions once the api has checked who they are: read them,
@@ -53,19 +51,16 @@ public class RenterSessions {
 
 	private final PendingRentals pending;
 
-	private final AuditLog audit;
-
 	private final RenterKeyVault keys;
 
-	private final TransactionTemplate transactions;
+	private final SessionTransactions transactions;
 
 	private final ApplicationEventPublisher events;
 
-	RenterSessions(SessionRows rows, PendingRentals pending, AuditLog audit, RenterKeyVault keys,
-			TransactionTemplate transactions, ApplicationEventPublisher events) {
+	RenterSessions(SessionRows rows, PendingRentals pending, RenterKeyVault keys,
+			SessionTransactions transactions, ApplicationEventPublisher events) {
 		this.rows = rows;
 		this.pending = pending;
-		this.audit = audit;
 		this.keys = keys;
 		this.transactions = transactions;
 		this.events = events;
@@ -90,8 +85,7 @@ public class RenterSessions {
 			return new KeyClaim.Unavailable();
 		}
 		try {
-			return transactions.execute(status -> {
-				audit.lockChain();
+			return transactions.write(() -> {
 				Optional<byte[]> sealed = rows.claimSealedKey(session.id(), now);
 				if (sealed.isEmpty()) {
 					return new KeyClaim.AlreadyDelivered();
@@ -114,8 +108,7 @@ public class RenterSessions {
 		if (notes.isEmpty()) {
 			return;
 		}
-		transactions.executeWithoutResult(status -> {
-			audit.lockChain();
+		transactions.write(() -> {
 			if (rows.markFirstDelivery(session.id(), now)) {
 				rows.append(session, notes);
 			}
@@ -128,8 +121,7 @@ public class RenterSessions {
 	 * @return the session afterwards, empty when it is no longer usable
 	 */
 	public Optional<Session> rekey(Session session, String newPublicKey, Instant now) {
-		Optional<Session> rekeyed = transactions.execute(status -> {
-			audit.lockChain();
+		Optional<Session> rekeyed = transactions.write(() -> {
 			Optional<Session> locked = rows.lock(session.id());
 			Optional<SessionRules.Transition> transition = locked
 				.flatMap(current -> SessionRules.rekeyed(current, newPublicKey, now));

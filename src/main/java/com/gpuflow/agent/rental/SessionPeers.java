@@ -15,7 +15,6 @@ import com.gpuflow.agent.ipam.Leases;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Component;
-import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * The database side of the reconciler: which peers should exist, and what the interface did with
@@ -26,7 +25,7 @@ class SessionPeers implements SessionPort {
 
 	private final JdbcClient jdbc;
 
-	private final TransactionTemplate transactions;
+	private final SessionTransactions transactions;
 
 	private final SessionRows rows;
 
@@ -36,7 +35,7 @@ class SessionPeers implements SessionPort {
 
 	private final String hostId;
 
-	SessionPeers(JdbcClient jdbc, TransactionTemplate transactions, SessionRows rows, Leases leases, AuditLog audit,
+	SessionPeers(JdbcClient jdbc, SessionTransactions transactions, SessionRows rows, Leases leases, AuditLog audit,
 			AgentSettings settings) {
 		this.jdbc = jdbc;
 		this.transactions = transactions;
@@ -55,8 +54,7 @@ class SessionPeers implements SessionPort {
 		if (!rows.anythingToSettle(now)) {
 			return;
 		}
-		transactions.executeWithoutResult(status -> {
-			audit.lockChain();
+		transactions.write(() -> {
 			Leases.Allocation addresses = leases.begin(now);
 			for (Session session : rows.due(now)) {
 				rows.apply(session, SessionRules.due(session, now), now, addresses);
@@ -95,8 +93,7 @@ class SessionPeers implements SessionPort {
 		if (added.isEmpty()) {
 			return;
 		}
-		transactions.executeWithoutResult(status -> {
-			audit.lockChain();
+		transactions.write(() -> {
 			for (DesiredPeer peer : added) {
 				jdbc.sql("""
 						update sessions set peer_added_at = coalesce(peer_added_at, ?), peer_removed_at = null
@@ -115,8 +112,7 @@ class SessionPeers implements SessionPort {
 		if (publicKeys.isEmpty()) {
 			return;
 		}
-		transactions.executeWithoutResult(status -> {
-			audit.lockChain();
+		transactions.write(() -> {
 			// Only sessions whose peer was on the interface: a key an older, long-ended session also held
 			// must not write into that session's trail. A key no session holds any more (a rekey's old
 			// key, a peer added by hand) has no session to log against.
@@ -146,8 +142,7 @@ class SessionPeers implements SessionPort {
 		if (observations.isEmpty()) {
 			return;
 		}
-		transactions.executeWithoutResult(status -> {
-			audit.lockChain();
+		transactions.write(() -> {
 			for (PeerObservation seen : observations) {
 				Timestamp handshake = seen.latestHandshake().map(Timestamp::from).orElse(null);
 				record FirstHandshake(long id, BigDecimal rentalId) {
