@@ -14,7 +14,7 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * The renter API's view of sessions, pending rentals and challenges. Every query is scoped to this
+ * The renter API's view of sessions and pending rentals. Every query is scoped to this
  * host and contract, since several agents may share one database. Blocking: callers run it off the
  * event loop.
  */
@@ -33,19 +33,9 @@ class Rentals {
 	record Pending(RentalId rentalId, String renter, Instant startsAt, Instant endsAt) {
 	}
 
-	record Challenge(long sessionId, String message) {
-	}
-
 	private static final String SESSION_COLUMNS = "id, rental_id, renter, state, starts_at, ends_at, key_source,"
 			+ " sealed_private_key is not null as key_sealed, config_delivered_at, host(tunnel_ip) as tunnel_ip,"
 			+ " pool_exhausted";
-
-	/**
-	 * The nonces of a session's open challenges beyond the newest n (parameters: session id, n),
-	 * which issuing one more forgets.
-	 */
-	private static final String OLDEST_OPEN_BEYOND = "select nonce from challenges where session_id = ? and spent_at is null"
-			+ " order by issue_order desc offset ?";
 
 	private final JdbcClient jdbc;
 
@@ -77,88 +67,6 @@ class Rentals {
 			.query((rs, n) -> new Pending(rentalId(rs), rs.getString("renter"), instant(rs, "starts_at"),
 					instant(rs, "ends_at")))
 			.optional();
-	}
-
-	/**
-	 * Stores a new challenge and forgets the oldest open ones of the session beyond
-	 * {@code openPerSession}, so a client asking again and again cannot grow the table without bound
-	 * (a forgotten nonce is refused like an unknown one). One statement: the delete sees the rows
-	 * from before the insert.
-	 */
-	void insertChallenge(String nonce, long sessionId, String message, Instant issuedAt, Instant expiresAt,
-			int openPerSession) {
-		jdbc.sql("""
-				with issued as (
-				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
-				    values (?, ?, ?, ?, ?, ?))
-				delete from challenges where nonce in (%s)""".formatted(OLDEST_OPEN_BEYOND))
-			.params(nonce, hostId, sessionId, message, timestamp(issuedAt), timestamp(expiresAt), sessionId,
-					openPerSession - 1)
-			.update();
-	}
-
-	/** The rental's live session (if any) and the challenge a spent nonce belonged to (if it was spendable). */
-	record SpentAndSession(Optional<Challenge> challenge, Optional<Session> session) {
-	}
-
-	/**
-	 * Spends a nonce if it is this host's, unspent and unexpired, and reads the rental's live
-	 * session, in one statement (one round trip to PostgreSQL). The nonce is spent whether or not the
-	 * rental exists (a data-modifying CTE always runs to completion), by one conditional update, so of
-	 * any number of requests presenting one nonce exactly one gets the challenge back (a waiter
-	 * re-reads the row after the first commits and finds it spent). {@code nonce} may be null:
-	 * nothing is spent.
-	 */
-	SpentAndSession spendAndFindSession(String nonce, RentalId rentalId, Instant now) {
-		return jdbc.sql("""
-				with spent as (
-				    update challenges set spent_at = ? where nonce = ? and host_id = ? and spent_at is null and expires_at > ?
-				    returning session_id, message
-				), live as (
-				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
-				)
-				select live.*, spent.session_id as challenge_session_id, spent.message as challenge_message
-				from (select 1) as one left join live on true left join spent on true""".formatted(SESSION_COLUMNS))
-			.params(timestamp(now), nonce, hostId, timestamp(now), hostId, contract, decimal(rentalId))
-			.query((rs, n) -> {
-				Optional<Session> session = rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n));
-				String message = rs.getString("challenge_message");
-				Optional<Challenge> challenge = message == null ? Optional.empty()
-						: Optional.of(new Challenge(rs.getLong("challenge_session_id"), message));
-				return new SpentAndSession(challenge, session);
-			})
-			.single();
-	}
-
-	/** The rental's live session (if any), and whether the challenge was stored for it. */
-	record Issued(Optional<Session> session, boolean stored) {
-	}
-
-	/**
-	 * Stores a challenge built for session {@code sessionId} only if that session is still the
-	 * rental's live one and still usable (active, before its end), reading the session in the same
-	 * statement: one round trip to PostgreSQL for the common case of a renter asking again. Like
-	 * {@link #insertChallenge}, it forgets the session's oldest open challenges beyond {@code openPerSession}.
-	 */
-	Issued insertChallengeIfLive(RentalId rentalId, long sessionId, String nonce, String message, Instant issuedAt,
-			Instant expiresAt, Instant now, int openPerSession) {
-		return jdbc.sql("""
-				with live as (
-				    select %s from sessions where host_id = ? and contract = ? and rental_id = ? and state <> 'REORGED_OUT'
-				), stored as (
-				    insert into challenges (nonce, host_id, session_id, message, issued_at, expires_at)
-				    select ?, ?, live.id, ?, ?, ? from live where live.id = ? and live.state = 'ACTIVE' and live.ends_at > ?
-				    returning 1
-				), forgotten as (
-				    delete from challenges where exists (select 1 from stored) and nonce in (%s)
-				)
-				select live.*, (select count(*) from stored) as stored
-				from (select 1) as one left join live on true""".formatted(SESSION_COLUMNS, OLDEST_OPEN_BEYOND))
-			.params(hostId, contract, decimal(rentalId), nonce, hostId, message, timestamp(issuedAt), timestamp(expiresAt),
-					sessionId, timestamp(now), sessionId, openPerSession - 1)
-			.query((rs, n) -> new Issued(rs.getObject("id") == null ? Optional.empty() : Optional.of(session(rs, n)),
-					rs.getLong("stored") == 1))
-			.single();
 	}
 
 	/**

@@ -1,8 +1,12 @@
 package com.gpuflow.agent.api;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.Executors;
 
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.config.InvalidSettingException;
+import com.gpuflow.agent.keys.LocalSecret;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
@@ -33,6 +37,19 @@ class RenterApiConfiguration {
 	@Bean(destroyMethod = "dispose")
 	Scheduler renterApiScheduler() {
 		return Schedulers.fromExecutorService(Executors.newVirtualThreadPerTaskExecutor(), "renter-api");
+	}
+
+	/** The MAC key of sign-in nonces, kept beside the server key so that open challenges survive a restart. */
+	@Bean
+	ChallengeNonce challengeNonce(AgentSettings settings) {
+		Path file = settings.wgPrivateKeyFile().toAbsolutePath().resolveSibling("challenge.key");
+		try {
+			return new ChallengeNonce(LocalSecret.loadOrCreate(file, 32));
+		}
+		catch (IOException e) {
+			throw new InvalidSettingException("WG_PRIVATE_KEY_FILE", "cannot read or create " + file + " beside it: "
+					+ e.getMessage());
+		}
 	}
 
 	@Bean

@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
@@ -33,12 +32,6 @@ class RenterService {
 	private static final Logger log = LoggerFactory.getLogger(RenterService.class);
 
 	static final Duration CHALLENGE_VALIDITY = Duration.ofMinutes(5);
-
-	/**
-	 * Open challenges kept per session: far more than a renter with a few devices and retries needs
-	 * (50 parallel fetches are tested), few enough that asking in a loop cannot grow the table.
-	 */
-	static final int OPEN_CHALLENGES_PER_SESSION = 64;
 
 	record RentalView(RentalId rentalId, String state, Instant startsAt, Instant endsAt) {
 	}
@@ -83,8 +76,18 @@ class RenterService {
 
 	private final Clock clock;
 
+	private final ChallengeNonce nonces;
+
+	private final SpentNonces spent;
+
+	private final IssuingLookups lookups;
+
 	RenterService(Rentals rentals, AuditLog audit, TransactionTemplate transactions, ApplicationEventPublisher events,
-			ChainIdSource chainId, ServerIdentity server, RenterKeyVault keys, AgentSettings settings, Clock clock) {
+			ChainIdSource chainId, ServerIdentity server, RenterKeyVault keys, AgentSettings settings, Clock clock,
+			ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups) {
+		this.nonces = nonces;
+		this.spent = spent;
+		this.lookups = lookups;
 		this.rentals = rentals;
 		this.audit = audit;
 		this.transactions = transactions;
@@ -109,66 +112,40 @@ class RenterService {
 		return new RentalView(id, "PENDING", pending.startsAt(), pending.endsAt());
 	}
 
-	IssuedChallenge challenge(RentalId id) {
+	/**
+	 * A challenge for {@code purpose}: built from what is known of the rental and a MAC'd nonce,
+	 * stored nowhere. The rental's state is judged as for the signed routes (404, 410, 409), from a
+	 * lookup remembered for a moment; the signed request reads it afresh.
+	 */
+	IssuedChallenge challenge(RentalId id, Purpose purpose) {
 		Instant now = clock.instant();
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
+		IssuingLookups.Lookup lookup = lookups.lookup(id);
+		Rentals.Session session = liveSession(id, lookup.session(), lookup.pending(), now);
+		String nonce = nonces.issue(settings.hostId(), id, session.renter(), purpose, issuedAt);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
-		Known known = knownSessions.get(id);
-		Optional<Rentals.Session> current;
-		if (known == null) {
-			current = rentals.findSession(id);
-		}
-		else {
-			// A rental asked for before: build the message for the session it had then and store it only if
-			// that session is still the rental's live, usable one, checked in the same statement.
-			String nonce = Nonces.next();
-			String text = message(id, known.renter(), nonce, issuedAt, expiresAt);
-			Rentals.Issued issued = rentals.insertChallengeIfLive(id, known.sessionId(), nonce, text, issuedAt, expiresAt, now,
-					OPEN_CHALLENGES_PER_SESSION);
-			if (issued.stored()) {
-				return new IssuedChallenge(text, expiresAt);
-			}
-			knownSessions.remove(id);
-			// Its session changed: judge the session as it is now, read by that same statement.
-			current = issued.session();
-		}
-		Rentals.Session session = liveSession(id, current, now);
-		String nonce = Nonces.next();
-		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
-		rentals.insertChallenge(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
-		remember(id, session);
-		return new IssuedChallenge(text, expiresAt);
+		return new IssuedChallenge(message(id, session.renter(), purpose, nonce, issuedAt, expiresAt), expiresAt);
 	}
 
-	private String message(RentalId id, String renter, String nonce, Instant issuedAt, Instant expiresAt) {
+	private String message(RentalId id, String renter, Purpose purpose, String nonce, Instant issuedAt,
+			Instant expiresAt) {
 		URI publicUrl = settings.publicUrl();
-		return SiweMessage.issue(publicUrl.getHost(), renter, "Sign in to get the WireGuard config of GPU rental " + id + ".",
-				publicUrl, chainIdOrUnavailable(), nonce, issuedAt, expiresAt,
-				"urn:gpuflow:rental:" + settings.hostId() + ":" + id)
+		return SiweMessage.issue(publicUrl.getHost(), renter, statement(id, purpose), publicUrl, chainIdOrUnavailable(),
+				nonce, issuedAt, expiresAt, "urn:gpuflow:rental:" + settings.hostId() + ":" + id, purpose.resource())
 			.text();
 	}
 
-	/**
-	 * Which session a rental had when it was last asked for. Only a hint for building the next
-	 * challenge: the statement that stores it checks the session is still the live, usable one.
-	 */
-	private record Known(long sessionId, String renter) {
-	}
-
-	private static final int KNOWN_LIMIT = 100_000;
-
-	private final ConcurrentHashMap<RentalId, Known> knownSessions = new ConcurrentHashMap<>();
-
-	private void remember(RentalId id, Rentals.Session session) {
-		if (knownSessions.size() >= KNOWN_LIMIT) {
-			knownSessions.clear();
-		}
-		knownSessions.put(id, new Known(session.id(), session.renter()));
+	private static String statement(RentalId id, Purpose purpose) {
+		return switch (purpose) {
+			case CONFIG -> "Sign in to get the WireGuard config of GPU rental " + id + ".";
+			case REKEY -> "Sign in to replace the WireGuard key of GPU rental " + id + ".";
+			case SSH_KEYS -> "Sign in to set the SSH keys of GPU rental " + id + ".";
+		};
 	}
 
 	Delivery config(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Rentals.Session session = authorize(id, request, false, now);
+		Rentals.Session session = authorize(id, Purpose.CONFIG, request.message(), request.signature());
 		if (!session.generatedKey()) {
 			// Only the first delivery is recorded; a refetch costs no write at all.
 			if (session.configDeliveredAt() == null) {
@@ -183,7 +160,7 @@ class RenterService {
 		}
 		if (!keys.canGenerate()) {
 			log.error("rental {} has a sealed key but GPUFLOW_KEY_ENCRYPTION_KEY is not set", id);
-			throw ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
+			throw ApiProblem.unavailable("unavailable", "the agent cannot open the key now; try again later");
 		}
 		Delivery delivery = transactions.execute(tx -> {
 			audit.lockChain();
@@ -195,7 +172,7 @@ class RenterService {
 			catch (IllegalArgumentException e) {
 				// Thrown inside the transaction, so the claim rolls back and the key survives.
 				log.error("the sealed key of rental {} does not open with GPUFLOW_KEY_ENCRYPTION_KEY", id);
-				throw ApiProblem.unavailable("key_unavailable", "the agent cannot open the key now; try again later");
+				throw ApiProblem.unavailable("unavailable", "the agent cannot open the key now; try again later");
 			}
 			audit.append(session.id(), id.value(), AuditKind.CONFIG_DELIVERED, "generated key");
 			audit.append(session.id(), id.value(), AuditKind.KEY_DESTROYED, "served once");
@@ -207,7 +184,7 @@ class RenterService {
 
 	Delivery rekey(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Rentals.Session session = authorize(id, request, true, now);
+		Rentals.Session session = authorize(id, Purpose.REKEY, request.message(), request.signature());
 		WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
 		transactions.executeWithoutResult(tx -> {
 			audit.lockChain();
@@ -225,28 +202,50 @@ class RenterService {
 		return new Delivery(id, render(pair.privateKey(), session));
 	}
 
-	private Rentals.Session authorize(RentalId id, SignedRequest request, boolean rekey, Instant now) {
-		// The nonce is spent before anything else is judged: the first request presenting it uses it
-		// up whatever its outcome, so a refused attempt cannot be retried with the same challenge.
-		// One statement spends the nonce and reads the session.
-		Rentals.SpentAndSession spent = rentals.spendAndFindSession(SiweMessage.presentedNonce(request.message()).orElse(null),
-				id, now);
-		Optional<Rentals.Challenge> challenge = spent.challenge();
-		Rentals.Session session = liveSession(id, spent.session(), now);
-		if (!rekey && session.generatedKey() && !session.keySealed()) {
-			throw ApiProblem.alreadyDelivered(id);
+	/**
+	 * Checks a signed challenge for a route of {@code purpose} in the SPEC's order and returns the
+	 * rental's live session: 404, 410 (over; for a config also already delivered), 503 (a generated
+	 * key this agent could not keep), 409, then 401 unless the message is exactly a challenge this
+	 * agent issued for this rental, renter and purpose, unexpired and not presented before, and 401
+	 * for a signature without a recoverable address, 403 for one from another wallet. An authentic
+	 * nonce is spent by the first request that presents it, whatever its outcome.
+	 */
+	Rentals.Session authorize(RentalId id, Purpose purpose, String message, String signature) {
+		Instant now = clock.instant();
+		Optional<Rentals.Session> found = rentals.findSession(id);
+		Optional<String> presented = SiweMessage.presentedNonce(message);
+		Optional<ChallengeNonce.Claims> claims = presented.flatMap(ChallengeNonce::claims);
+		boolean fresh = false;
+		if (found.isPresent() && claims.isPresent()) {
+			ChallengeNonce.Claims c = claims.get();
+			Instant expiresAt = c.issuedAt().plus(CHALLENGE_VALIDITY);
+			// Only a nonce this agent issued for this rental's renter is written down: a forged one
+			// costs no row.
+			if (expiresAt.isAfter(now) && nonces.authentic(c, settings.hostId(), id, found.get().renter())) {
+				fresh = spent.spend(presented.get(), expiresAt);
+			}
+		}
+		Rentals.Session session = liveSession(id, found, found.isEmpty() && rentals.findPending(id).isPresent(), now);
+		if (purpose == Purpose.CONFIG && session.generatedKey() && !session.keySealed()) {
+			if (session.configDeliveredAt() != null) {
+				throw ApiProblem.alreadyDelivered(id);
+			}
+			// Generated while GPUFLOW_KEY_ENCRYPTION_KEY was unset: no key was kept to serve.
+			throw ApiProblem.unavailable("unavailable", "this agent has no key-encryption key, so it kept no key for rental "
+					+ id + "; ask the provider, or rekey");
 		}
 		if (session.tunnelIp() == null) {
 			throw ApiProblem.notActive(session.poolExhausted()
 					? "rental " + id + " waits for a tunnel address: this host's address pool is full; try again later"
 					: "rental " + id + " has no tunnel address yet; try again shortly");
 		}
-		if (challenge.filter(c -> c.sessionId() == session.id() && c.message().equals(request.message())).isEmpty()) {
+		if (!fresh || claims.get().purpose() != purpose || !message.equals(message(id, session.renter(), purpose,
+				presented.get(), claims.get().issuedAt(), claims.get().issuedAt().plus(CHALLENGE_VALIDITY)))) {
 			throw ApiProblem.invalidChallenge();
 		}
 		String signer;
 		try {
-			signer = PersonalSign.recoverAddress(request.message(), request.signature());
+			signer = PersonalSign.recoverAddress(message, signature);
 		}
 		catch (PersonalSign.InvalidSignature e) {
 			throw ApiProblem.invalidSignature(e.getMessage());
@@ -258,9 +257,9 @@ class RenterService {
 	}
 
 	/** The session of a rental that may still be used: 404 unknown, 410 over, 409 pending. */
-	private Rentals.Session liveSession(RentalId id, Optional<Rentals.Session> found, Instant now) {
+	private Rentals.Session liveSession(RentalId id, Optional<Rentals.Session> found, boolean pending, Instant now) {
 		if (found.isEmpty()) {
-			if (rentals.findPending(id).isPresent()) {
+			if (pending) {
 				throw ApiProblem.notActive("rental " + id + " is waiting for confirmations; try again shortly");
 			}
 			throw ApiProblem.notFound(id);

@@ -32,10 +32,13 @@ class RenterDatabaseDownTests {
 		properties.put("rental-contract", "0x" + "1".repeat(40));
 		properties.put("wg.endpoint", "127.0.0.1:51820");
 		AgentSettings settings = AgentSettings.from(properties::get);
-		RenterService service = new RenterService(new Rentals(JdbcClient.create(nowhere), settings), null,
+		Rentals rentals = new Rentals(JdbcClient.create(nowhere), settings);
+		RenterService service = new RenterService(rentals, null,
 				new TransactionTemplate(new DataSourceTransactionManager(nowhere)), event -> {
 				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==",
-				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC());
+				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC(),
+				new ChallengeNonce(new byte[32]), new SpentNonces(JdbcClient.create(nowhere), settings),
+				new IssuingLookups(rentals));
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 
