@@ -49,8 +49,8 @@ import org.springframework.test.web.reactive.server.WebTestClient;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "host-id=0x1111111111111111111111111111111111111111111111111111111111111111",
 				"rental-contract=0x2222222222222222222222222222222222222222", "wg.endpoint=127.0.0.1:51820",
-				"gpuflow.public-url=https://gpu.example.org", "gpuflow.key-encryption-key="
-						+ RenterApiTestSupport.KEY_ENCRYPTION_KEY })
+				"gpuflow.public-url=https://gpu.example.org", "gpuflow.tls=off", "gpuflow.rate-limit=0",
+				"gpuflow.key-encryption-key=" + RenterApiTestSupport.KEY_ENCRYPTION_KEY })
 @Import(RenterApiTestSupport.Beans.class)
 abstract class RenterApiTestSupport {
 
