@@ -25,7 +25,18 @@ contract RentalMarket {
         bool settled; // the escrowed payment has been credited to provider (and renter)
     }
 
+    /// Where renters find a host's API, and the SHA-256 of its TLS certificate's SubjectPublicKeyInfo
+    /// (what `curl --pinnedpubkey sha256//<base64>` checks; zero when the API is plain HTTP).
+    struct Endpoint {
+        string apiUrl;
+        bytes32 tlsSpkiSha256;
+    }
+
+    /// A URL longer than this is refused: nobody needs it, and every reader pays for it.
+    uint256 public constant MAX_API_URL_BYTES = 512;
+
     mapping(bytes32 => Host) public hosts;
+    mapping(bytes32 => Endpoint) private endpoints;
     mapping(uint256 => Rental) public rentals;
     mapping(address => uint256) public balances;
     uint256 public rentalCount;
@@ -38,6 +49,7 @@ contract RentalMarket {
     event RentalExtended(uint256 indexed rentalId, uint64 endsAt);
     event RentalEnded(uint256 indexed rentalId, uint64 endedAt);
     event Withdrawn(address indexed account, uint256 amount);
+    event HostEndpointSet(bytes32 indexed hostId, string apiUrl, bytes32 tlsSpkiSha256);
 
     error HostTaken();
     error UnknownHost();
@@ -51,6 +63,8 @@ contract RentalMarket {
     error TransferFailed();
     error Reentrancy();
     error RentalStillActive();
+    error NotProvider();
+    error ApiUrlTooLong();
 
     modifier nonReentrant() {
         if (locked != 1) revert Reentrancy();
@@ -66,6 +80,22 @@ contract RentalMarket {
         host.provider = msg.sender;
         host.pricePerSecond = pricePerSecond;
         emit HostRegistered(hostId, msg.sender, pricePerSecond);
+    }
+
+    /// @notice Publishes the host's API address and TLS pin; only the host's provider may, and may change them.
+    function setHostEndpoint(bytes32 hostId, string calldata apiUrl, bytes32 tlsSpkiSha256) external {
+        Host storage host = hosts[hostId];
+        if (host.provider == address(0)) revert UnknownHost();
+        if (msg.sender != host.provider) revert NotProvider();
+        if (bytes(apiUrl).length > MAX_API_URL_BYTES) revert ApiUrlTooLong();
+        endpoints[hostId] = Endpoint(apiUrl, tlsSpkiSha256);
+        emit HostEndpointSet(hostId, apiUrl, tlsSpkiSha256);
+    }
+
+    /// @notice The host's published API address and TLS pin; empty and zero until published.
+    function hostEndpoint(bytes32 hostId) external view returns (string memory apiUrl, bytes32 tlsSpkiSha256) {
+        Endpoint storage endpoint = endpoints[hostId];
+        return (endpoint.apiUrl, endpoint.tlsSpkiSha256);
     }
 
     function rent(bytes32 hostId, uint64 durationSeconds, bytes32 renterWgPublicKey)

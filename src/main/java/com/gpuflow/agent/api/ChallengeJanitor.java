@@ -1,38 +1,32 @@
 package com.gpuflow.agent.api;
 
-import java.sql.Timestamp;
 import java.time.Clock;
 import java.time.Duration;
 
-import com.gpuflow.agent.config.AgentSettings;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Component;
 
 /**
- * Deletes this host's challenges once they can no longer be used: a nonce that expired is refused
- * whether its row is there or not (401 either way), so keeping it only grows the table. A grace
- * period after expiry keeps the rows of recent sign-ins for whoever investigates them.
+ * Forgets this host's spent nonces once they expired: an expired nonce is refused whether its row is
+ * there or not (401 either way), so keeping it only grows the table. The grace period covers a
+ * clock that is stepped back a little.
  */
 @Component
 class ChallengeJanitor {
 
-	static final Duration GRACE = Duration.ofHours(1);
+	static final Duration GRACE = Duration.ofMinutes(10);
 
 	private static final Logger log = LoggerFactory.getLogger(ChallengeJanitor.class);
 
-	private final JdbcClient jdbc;
-
-	private final String hostId;
+	private final SpentNonces spent;
 
 	private final Clock clock;
 
-	ChallengeJanitor(JdbcClient jdbc, AgentSettings settings, Clock clock) {
-		this.jdbc = jdbc;
-		this.hostId = settings.hostId();
+	ChallengeJanitor(SpentNonces spent, Clock clock) {
+		this.spent = spent;
 		this.clock = clock;
 	}
 
@@ -43,18 +37,15 @@ class ChallengeJanitor {
 			purgeExpired();
 		}
 		catch (RuntimeException databaseAway) {
-			log.debug("challenge purge skipped: {}", databaseAway.getMessage());
+			log.debug("spent nonce purge skipped: {}", databaseAway.getMessage());
 		}
 	}
 
 	/** @return how many rows were deleted */
 	int purgeExpired() {
-		Timestamp before = Timestamp.from(clock.instant().minus(GRACE));
-		int deleted = jdbc.sql("delete from challenges where host_id = ? and expires_at < ?")
-			.params(hostId, before)
-			.update();
+		int deleted = spent.purgeExpiredBefore(clock.instant().minus(GRACE));
 		if (deleted > 0) {
-			log.info("purged {} expired sign-in challenges", deleted);
+			log.debug("forgot {} expired spent nonces", deleted);
 		}
 		return deleted;
 	}

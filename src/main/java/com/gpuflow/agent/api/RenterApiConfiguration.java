@@ -1,13 +1,21 @@
 package com.gpuflow.agent.api;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.Executors;
 
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.config.InvalidSettingException;
+import com.gpuflow.agent.config.TrustedProxies;
+import io.micrometer.core.instrument.MeterRegistry;
+import com.gpuflow.agent.keys.LocalSecret;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
+import org.springframework.boot.autoconfigure.condition.ConditionalOnExpression;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
 import org.springframework.web.reactive.function.server.RouterFunction;
 import org.springframework.web.reactive.function.server.ServerResponse;
 
@@ -33,6 +41,45 @@ class RenterApiConfiguration {
 	@Bean(destroyMethod = "dispose")
 	Scheduler renterApiScheduler() {
 		return Schedulers.fromExecutorService(Executors.newVirtualThreadPerTaskExecutor(), "renter-api");
+	}
+
+	/** The MAC key of sign-in nonces, kept beside the server key so that open challenges survive a restart. */
+	@Bean
+	ChallengeNonce challengeNonce(AgentSettings settings) {
+		Path file = settings.wgPrivateKeyFile().toAbsolutePath().resolveSibling("challenge.key");
+		try {
+			return new ChallengeNonce(LocalSecret.loadOrCreate(file, 32));
+		}
+		catch (IOException e) {
+			throw new InvalidSettingException("WG_PRIVATE_KEY_FILE", "cannot read or create " + file + " beside it: "
+					+ e.getMessage());
+		}
+	}
+
+	/**
+	 * The per-address limit of {@code GPUFLOW_RATE_LIMIT} POST/PUT requests per second; none at 0.
+	 * With the limit off the filter is not there at all.
+	 */
+	@Bean
+	@ConditionalOnExpression("'${gpuflow.rate-limit:20}'.trim() != '0'")
+	RenterRateLimit renterRateLimit(Environment environment, MeterRegistry meters) {
+		String text = environment.getProperty("gpuflow.rate-limit", "20").trim();
+		long perSecond;
+		try {
+			perSecond = Long.parseLong(text);
+		}
+		catch (NumberFormatException e) {
+			perSecond = -1;
+		}
+		if (perSecond < 1 || perSecond > 1_000_000) {
+			throw new InvalidSettingException("GPUFLOW_RATE_LIMIT", "must be a whole number of requests per second,"
+					+ " 0 (off) to 1000000, was '" + text + "'");
+		}
+		return new RenterRateLimit(perSecond, trustedProxies(environment), meters);
+	}
+
+	private static TrustedProxies trustedProxies(Environment environment) {
+		return TrustedProxies.parse(environment.getProperty("gpuflow.trusted-proxies", TrustedProxies.DEFAULT));
 	}
 
 	@Bean

@@ -95,9 +95,10 @@ class RenterHandler {
 		// The route takes no body; one is read (and dropped) only to enforce the size limit.
 		return handle(body(request).flatMap(ignored -> {
 			RentalId id = id(request);
+			Purpose purpose = Purpose.fromQuery(request.queryParams().get("purpose"));
 			// The two-field body is written as bytes right where it is made: no codec lookup, and no
 			// per-thread encoder buffers to set up on a fresh virtual thread.
-			return offLoop(() -> challengeJson(service.challenge(id))).flatMap(bytes -> ServerResponse.ok()
+			return offLoop(() -> challengeJson(service.challenge(id, purpose))).flatMap(bytes -> ServerResponse.ok()
 				.contentType(MediaType.APPLICATION_JSON)
 				.cacheControl(CacheControl.noStore())
 				.bodyValue(bytes));

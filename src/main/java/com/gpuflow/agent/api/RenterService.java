@@ -30,12 +30,6 @@ class RenterService {
 
 	static final Duration CHALLENGE_VALIDITY = Duration.ofMinutes(5);
 
-	/**
-	 * Open challenges kept per session: far more than a renter with a few devices and retries needs
-	 * (50 parallel fetches are tested), few enough that asking in a loop cannot grow the table.
-	 */
-	static final int OPEN_CHALLENGES_PER_SESSION = 64;
-
 	/** @param problem why an ACTIVE rental has no peer ({@code key_rejected}, {@code address_pool_full}), or null */
 	record RentalView(RentalId rentalId, String state, Instant startsAt, Instant endsAt, String problem) {
 	}
@@ -64,8 +58,6 @@ class RenterService {
 
 	private final RenterSessions sessions;
 
-	private final Challenges challenges;
-
 	private final ChainIdSource chainId;
 
 	private final ServerIdentity server;
@@ -74,14 +66,22 @@ class RenterService {
 
 	private final Clock clock;
 
-	RenterService(RenterSessions sessions, Challenges challenges, ChainIdSource chainId, ServerIdentity server,
-			AgentSettings settings, Clock clock) {
+	private final ChallengeNonce nonces;
+
+	private final SpentNonces spent;
+
+	private final IssuingLookups lookups;
+
+	RenterService(RenterSessions sessions, ChainIdSource chainId, ServerIdentity server, AgentSettings settings,
+			Clock clock, ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups) {
 		this.sessions = sessions;
-		this.challenges = challenges;
 		this.chainId = chainId;
 		this.server = server;
 		this.settings = settings;
 		this.clock = clock;
+		this.nonces = nonces;
+		this.spent = spent;
+		this.lookups = lookups;
 	}
 
 	RentalView rental(RentalId id) {
@@ -109,28 +109,40 @@ class RenterService {
 		return session.tunnelIp() == null && session.poolExhausted() ? "address_pool_full" : null;
 	}
 
-	IssuedChallenge challenge(RentalId id) {
+	/**
+	 * A challenge for {@code purpose}: built from what is known of the rental and a MAC'd nonce,
+	 * stored nowhere. The rental's state is judged as for the signed routes (404, 410, 409), from a
+	 * lookup remembered for a moment; the signed request reads it afresh.
+	 */
+	IssuedChallenge challenge(RentalId id, Purpose purpose) {
 		Instant now = clock.instant();
 		Instant issuedAt = now.truncatedTo(ChronoUnit.SECONDS);
+		IssuingLookups.Lookup lookup = lookups.lookup(id);
+		Session session = usableSession(id, lookup.session(), lookup.pending(), now);
+		String nonce = nonces.issue(settings.hostId(), id, session.renter(), purpose, issuedAt);
 		Instant expiresAt = issuedAt.plus(CHALLENGE_VALIDITY);
-		Session session = usableSession(id, sessions.live(id.value()), now);
-		String nonce = Nonces.next();
-		String text = message(id, session.renter(), nonce, issuedAt, expiresAt);
-		challenges.insert(nonce, session.id(), text, issuedAt, expiresAt, OPEN_CHALLENGES_PER_SESSION);
-		return new IssuedChallenge(text, expiresAt);
+		return new IssuedChallenge(message(id, session.renter(), purpose, nonce, issuedAt, expiresAt), expiresAt);
 	}
 
-	private String message(RentalId id, String renter, String nonce, Instant issuedAt, Instant expiresAt) {
+	private String message(RentalId id, String renter, Purpose purpose, String nonce, Instant issuedAt,
+			Instant expiresAt) {
 		URI publicUrl = settings.publicUrl();
-		return SiweMessage.issue(publicUrl.getHost(), renter, "Sign in to get the WireGuard config of GPU rental " + id + ".",
-				publicUrl, chainIdOrUnavailable(), nonce, issuedAt, expiresAt,
-				"urn:gpuflow:rental:" + settings.hostId() + ":" + id)
+		return SiweMessage.issue(publicUrl.getHost(), renter, statement(id, purpose), publicUrl, chainIdOrUnavailable(),
+				nonce, issuedAt, expiresAt, "urn:gpuflow:rental:" + settings.hostId() + ":" + id, purpose.resource())
 			.text();
+	}
+
+	private static String statement(RentalId id, Purpose purpose) {
+		return switch (purpose) {
+			case CONFIG -> "Sign in to get the WireGuard config of GPU rental " + id + ".";
+			case REKEY -> "Sign in to replace the WireGuard key of GPU rental " + id + ".";
+			case SSH_KEYS -> "Sign in to set the SSH keys of GPU rental " + id + ".";
+		};
 	}
 
 	Delivery config(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Session session = authorize(id, request, false, now);
+		Session session = authorize(id, Purpose.CONFIG, request.message(), request.signature());
 		if (!session.generatedKey()) {
 			sessions.ownKeyDelivered(session, now);
 			return new Delivery(id, render(WgQuickConfig.RENTER_KEY_PLACEHOLDER, session));
@@ -141,47 +153,68 @@ class RenterService {
 				yield new Delivery(id, render(delivered.privateKey(), session));
 			}
 			case RenterSessions.KeyClaim.AlreadyDelivered already -> throw ApiProblem.alreadyDelivered(id);
-			case RenterSessions.KeyClaim.Unavailable unavailable -> throw keyUnavailable();
+			case RenterSessions.KeyClaim.Unavailable unavailable ->
+				throw ApiProblem.unavailable("unavailable", "the agent cannot open the key now; try again later");
 		};
 	}
 
 	Delivery rekey(RentalId id, SignedRequest request) {
 		Instant now = clock.instant();
-		Session session = authorize(id, request, true, now);
+		Session session = authorize(id, Purpose.REKEY, request.message(), request.signature());
 		WireGuardKeys.KeyPairText pair = WireGuardKeys.generate();
 		Session rekeyed = sessions.rekey(session, pair.publicKey(), now).orElseThrow(() -> ApiProblem.ended(id));
 		log.info("rekeyed rental {}", id);
 		return new Delivery(id, render(pair.privateKey(), rekeyed));
 	}
 
-	private Session authorize(RentalId id, SignedRequest request, boolean rekey, Instant now) {
-		// The nonce is spent before anything else is judged: the first request presenting it uses it
-		// up whatever its outcome, so a refused attempt cannot be retried with the same challenge.
-		Optional<Challenges.Challenge> challenge = challenges.spend(SiweMessage.presentedNonce(request.message()).orElse(null),
-				now);
-		Session session = usableSession(id, sessions.live(id.value()), now);
-		if (!rekey && session.generatedKey() && !session.hasSealedKey()) {
-			if (session.peerPublicKey() == null && session.configDeliveredAt() == null) {
-				// No key was ever made: the agent had no key-encryption key when the rental was confirmed.
-				throw keyUnavailable();
+	/**
+	 * Checks a signed challenge for a route of {@code purpose} in the SPEC's order and returns the
+	 * rental's live session: 404, 410 (over; for a config also already delivered), 503 (a generated
+	 * key this agent could not keep), 409, then 401 unless the message is exactly a challenge this
+	 * agent issued for this rental, renter and purpose, unexpired and not presented before, and 401
+	 * for a signature without a recoverable address, 403 for one from another wallet. An authentic
+	 * nonce is spent by the first request that presents it, whatever its outcome.
+	 */
+	Session authorize(RentalId id, Purpose purpose, String message, String signature) {
+		Instant now = clock.instant();
+		Optional<Session> found = sessions.live(id.value());
+		Optional<String> presented = SiweMessage.presentedNonce(message);
+		Optional<ChallengeNonce.Claims> claims = presented.flatMap(ChallengeNonce::claims);
+		boolean fresh = false;
+		if (found.isPresent() && claims.isPresent()) {
+			ChallengeNonce.Claims c = claims.get();
+			Instant expiresAt = c.issuedAt().plus(CHALLENGE_VALIDITY);
+			// Only a nonce this agent issued for this rental's renter is written down: a forged one
+			// costs no row.
+			if (expiresAt.isAfter(now) && nonces.authentic(c, settings.hostId(), id, found.get().renter())) {
+				fresh = spent.spend(presented.get(), expiresAt);
 			}
-			throw ApiProblem.alreadyDelivered(id);
+		}
+		Session session = usableSession(id, found, found.isEmpty() && sessions.pending(id.value()).isPresent(), now);
+		if (purpose == Purpose.CONFIG && session.generatedKey() && !session.hasSealedKey()) {
+			if (session.configDeliveredAt() != null) {
+				throw ApiProblem.alreadyDelivered(id);
+			}
+			// Generated while GPUFLOW_KEY_ENCRYPTION_KEY was unset: no key was kept to serve.
+			throw ApiProblem.unavailable("unavailable", "this agent has no key-encryption key, so it kept no key for rental "
+					+ id + "; ask the provider, or rekey");
 		}
 		if (session.tunnelIp() == null) {
 			throw ApiProblem.notActive(session.poolExhausted()
 					? "rental " + id + " waits for a tunnel address: this host's address pool is full; try again later"
 					: "rental " + id + " has no tunnel address yet; try again shortly");
 		}
-		if (!rekey && session.keyRejected() != null) {
+		if (purpose == Purpose.CONFIG && session.keyRejected() != null) {
 			throw ApiProblem.keyRejected("rental " + id + ": " + session.keyRejected()
 					+ "; no peer is made for it (a rekey gives the session a fresh key)");
 		}
-		if (challenge.filter(c -> c.sessionId() == session.id() && c.message().equals(request.message())).isEmpty()) {
+		if (!fresh || claims.get().purpose() != purpose || !message.equals(message(id, session.renter(), purpose,
+				presented.get(), claims.get().issuedAt(), claims.get().issuedAt().plus(CHALLENGE_VALIDITY)))) {
 			throw ApiProblem.invalidChallenge();
 		}
 		String signer;
 		try {
-			signer = PersonalSign.recoverAddress(request.message(), request.signature());
+			signer = PersonalSign.recoverAddress(message, signature);
 		}
 		catch (PersonalSign.InvalidSignature e) {
 			throw ApiProblem.invalidSignature(e.getMessage());
@@ -193,9 +226,9 @@ class RenterService {
 	}
 
 	/** The session of a rental that may still be used: 404 unknown, 410 over, 409 pending. */
-	private Session usableSession(RentalId id, Optional<Session> found, Instant now) {
+	private Session usableSession(RentalId id, Optional<Session> found, boolean pending, Instant now) {
 		if (found.isEmpty()) {
-			if (sessions.pending(id.value()).isPresent()) {
+			if (pending) {
 				throw ApiProblem.notActive("rental " + id + " is waiting for confirmations; try again shortly");
 			}
 			throw ApiProblem.notFound(id);
@@ -212,10 +245,6 @@ class RenterService {
 			}
 			case REORGED_OUT -> throw ApiProblem.notFound(id);
 		};
-	}
-
-	private static ApiProblem keyUnavailable() {
-		return ApiProblem.unavailable("unavailable", "the agent cannot open or make this rental's key now; try again later");
 	}
 
 	private long chainIdOrUnavailable() {

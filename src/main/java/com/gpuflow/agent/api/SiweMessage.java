@@ -62,12 +62,12 @@ record SiweMessage(String domain, String address, Optional<String> statement, UR
 		resources = List.copyOf(resources);
 	}
 
-	/** A message as this agent issues it: statement, expiry and one resource, times in whole seconds. */
+	/** A message as this agent issues it: statement, expiry and resources, times in whole seconds. */
 	static SiweMessage issue(String domain, String address, String statement, URI uri, long chainId, String nonce,
-			Instant issuedAt, Instant expirationTime, String resource) {
+			Instant issuedAt, Instant expirationTime, String... resources) {
 		return new SiweMessage(domain, Keys.toChecksumAddress(address), Optional.of(statement), uri, "1", chainId, nonce,
 				issuedAt.truncatedTo(ChronoUnit.SECONDS), Optional.of(expirationTime.truncatedTo(ChronoUnit.SECONDS)),
-				Optional.empty(), Optional.empty(), List.of(resource));
+				Optional.empty(), Optional.empty(), List.of(resources));
 	}
 
 	/** The exact text to sign. */

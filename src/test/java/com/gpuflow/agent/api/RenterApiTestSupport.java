@@ -49,8 +49,8 @@ import org.springframework.test.web.reactive.server.WebTestClient;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "host-id=0x1111111111111111111111111111111111111111111111111111111111111111",
 				"rental-contract=0x2222222222222222222222222222222222222222", "wg.endpoint=127.0.0.1:51820",
-				"gpuflow.public-url=https://gpu.example.org", "gpuflow.key-encryption-key="
-						+ RenterApiTestSupport.KEY_ENCRYPTION_KEY })
+				"gpuflow.public-url=https://gpu.example.org", "gpuflow.tls=off", "gpuflow.rate-limit=0",
+				"gpuflow.key-encryption-key=" + RenterApiTestSupport.KEY_ENCRYPTION_KEY })
 @Import(RenterApiTestSupport.Beans.class)
 abstract class RenterApiTestSupport {
 
@@ -281,8 +281,14 @@ abstract class RenterApiTestSupport {
 	}
 
 	String challenge(BigInteger rentalId) {
+		return challenge(rentalId, Purpose.CONFIG);
+	}
+
+	/** A challenge for {@code purpose}: {@code ?purpose=} is sent only for other purposes than config. */
+	String challenge(BigInteger rentalId, Purpose purpose) {
+		String query = purpose == Purpose.CONFIG ? "" : "?purpose=" + purpose.wire();
 		Map<?, ?> body = web.post()
-			.uri("/v1/rentals/" + rentalId + "/challenge")
+			.uri("/v1/rentals/" + rentalId + "/challenge" + query)
 			.exchange()
 			.expectStatus()
 			.isOk()
@@ -292,9 +298,14 @@ abstract class RenterApiTestSupport {
 		return (String) body.get("message");
 	}
 
-	/** A fresh challenge signed by the renter, as the body of config or rekey. */
+	/** A fresh config challenge signed by the renter, as the body of config. */
 	Map<String, String> signedBody(Fixture fixture) {
-		return signedBy(RENTER, challenge(fixture));
+		return signedBody(fixture, Purpose.CONFIG);
+	}
+
+	/** A fresh challenge for {@code purpose} signed by the renter. */
+	Map<String, String> signedBody(Fixture fixture, Purpose purpose) {
+		return signedBy(RENTER, challenge(fixture.rentalId(), purpose));
 	}
 
 	/** A config or rekey body: {@code message} with {@code signer}'s personal_sign of it. */

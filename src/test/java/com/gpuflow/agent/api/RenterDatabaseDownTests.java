@@ -59,9 +59,11 @@ class RenterDatabaseDownTests {
 		properties.put("rental-contract", "0x" + "1".repeat(40));
 		properties.put("wg.endpoint", "127.0.0.1:51820");
 		AgentSettings settings = AgentSettings.from(properties::get);
-		RenterService service = new RenterService(renterSessionsOver(nowhere, settings),
-				new Challenges(JdbcClient.create(nowhere), settings), () -> 31337L,
-				() -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==", settings, Clock.systemUTC());
+		RenterSessions sessions = renterSessionsOver(nowhere, settings);
+		RenterService service = new RenterService(sessions, () -> 31337L,
+				() -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==", settings, Clock.systemUTC(),
+				new ChallengeNonce(new byte[32]), new SpentNonces(JdbcClient.create(nowhere), settings),
+				new IssuingLookups(sessions));
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 

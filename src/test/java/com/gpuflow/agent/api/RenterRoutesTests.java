@@ -6,9 +6,12 @@ import java.time.Duration;
 import java.util.Map;
 
 import com.gpuflow.agent.keys.WireGuardKeys;
+import com.gpuflow.agent.rental.SessionsChanged;
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
 
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.HttpHeaders;
@@ -146,7 +149,7 @@ class RenterRoutesTests extends RenterApiTestSupport {
 		Fixture fixture = session(KeySource.GENERATED);
 		post(fixture.path("/config"), signedBody(fixture)).expectStatus().isOk();
 		events.sessionsChanged.clear();
-		String config = post(fixture.path("/rekey"), signedBody(fixture)).expectStatus().isOk()
+		String config = post(fixture.path("/rekey"), signedBody(fixture, Purpose.REKEY)).expectStatus().isOk()
 			.expectBody(String.class).returnResult().getResponseBody();
 		String privateKey = config.lines().filter(l -> l.startsWith("PrivateKey = ")).findFirst().orElseThrow()
 			.substring("PrivateKey = ".length());
@@ -166,7 +169,7 @@ class RenterRoutesTests extends RenterApiTestSupport {
 	@Test
 	void rekeyOfARenterOwnKeySessionSwitchesItToAGeneratedKey() {
 		Fixture fixture = session(KeySource.RENTER);
-		String config = post(fixture.path("/rekey"), signedBody(fixture)).expectStatus().isOk()
+		String config = post(fixture.path("/rekey"), signedBody(fixture, Purpose.REKEY)).expectStatus().isOk()
 			.expectBody(String.class).returnResult().getResponseBody();
 		assertThat(config).doesNotContain("<your private key>").contains("Address = " + fixture.tunnelIp() + "/32");
 		assertThat(jdbc.sql("select key_source from sessions where id = ?").param(fixture.sessionId())
@@ -306,11 +309,13 @@ class RenterRoutesTests extends RenterApiTestSupport {
 
 	@Test
 	void aChallengeAfterAnEarlierOneSeesTheSessionAsItIsNow() {
-		// The first challenge remembers the rental's session; later ones must still see the rental end,
-		// expire, vanish in a reorganisation, and come back as a new session of another renter.
+		// Issuing remembers the rental's session for a moment; later challenges must still see the rental
+		// end, expire, vanish in a reorganisation, and come back as a new session of another renter, once
+		// the change is published as the chain ingester publishes it.
 		Fixture fixture = session(KeySource.RENTER);
 		challenge(fixture);
 		jdbc.sql("update sessions set state = 'ENDED' where id = ?").param(fixture.sessionId()).update();
+		sessionsChangedByTheChain();
 		web.post().uri(fixture.path("/challenge")).exchange().expectStatus().isEqualTo(410).expectBody()
 			.jsonPath("$.error").isEqualTo("ended");
 
@@ -324,14 +329,16 @@ class RenterRoutesTests extends RenterApiTestSupport {
 		Fixture reorged = session(KeySource.RENTER);
 		String first = challenge(reorged);
 		jdbc.sql("update sessions set state = 'REORGED_OUT' where id = ?").param(reorged.sessionId()).update();
+		sessionsChangedByTheChain();
 		web.post().uri(reorged.path("/challenge")).exchange().expectStatus().isNotFound();
 		Fixture again = session(reorged.rentalId(), KeySource.RENTER, "ACTIVE", clock.instant().plusSeconds(3600),
 				STRANGER.getAddress());
+		sessionsChangedByTheChain();
 		String second = challenge(again);
 		assertThat(first).contains(org.web3j.crypto.Keys.toChecksumAddress(RENTER.getAddress()));
 		assertThat(second).contains(org.web3j.crypto.Keys.toChecksumAddress(STRANGER.getAddress()));
-		assertThat(jdbc.sql("select session_id from challenges where message = ?").param(second).query(Long.class).single())
-			.isEqualTo(again.sessionId());
+		// the old renter's challenge does not sign in to the new session
+		post(again.path("/config"), signedBy(RENTER, first)).expectStatus().isUnauthorized();
 		post(again.path("/config"), signedBy(STRANGER, second))
 			.expectStatus().isOk();
 	}
@@ -349,6 +356,14 @@ class RenterRoutesTests extends RenterApiTestSupport {
 			assertThat(thread.getName()).doesNotContain("reactor-http");
 		});
 	}
+
+	/** What the chain ingester publishes after it changed sessions. */
+	private void sessionsChangedByTheChain() {
+		publisher.publishEvent(new SessionsChanged("test"));
+	}
+
+	@Autowired
+	ApplicationEventPublisher publisher;
 
 	/** The public key of the key file the WireGuard side reads too. */
 	private static String serverPublicKey() {

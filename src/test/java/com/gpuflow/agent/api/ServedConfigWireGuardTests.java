@@ -52,7 +52,7 @@ class ServedConfigWireGuardTests extends RenterApiTestSupport {
 		assertThat(server[3]).isEqualTo("10.77.0.1/32");
 		assertThat(server[7]).isEqualTo("25");
 
-		String rekeyed = post(fixture.path("/rekey"), signedBody(fixture)).expectStatus().isOk().expectBody(String.class)
+		String rekeyed = post(fixture.path("/rekey"), signedBody(fixture, Purpose.REKEY)).expectStatus().isOk().expectBody(String.class)
 			.returnResult().getResponseBody();
 		String newPrivateKey = rekeyed.lines().filter(l -> l.startsWith("PrivateKey = ")).findFirst().orElseThrow()
 			.substring(13);

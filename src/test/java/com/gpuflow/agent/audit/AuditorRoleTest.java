@@ -20,7 +20,7 @@ class AuditorRoleTest {
 	static final List<String> VIEWS = List.of("audit_sessions", "audit_ip_history", "audit_events");
 
 	static final List<String> TABLES = List.of("sessions", "leases", "audit_log", "audit_head", "chain_events",
-			"chain_cursor", "chain_blocks", "pending_rentals", "challenges", "ipam_cursor", "flyway_schema_history");
+			"chain_cursor", "chain_blocks", "pending_rentals", "spent_nonces", "ipam_cursor", "flyway_schema_history");
 
 	@Test
 	void theAuditorReadsTheThreeViewsAndNothingElse() throws SQLException {

@@ -8,7 +8,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.web3j.abi.FunctionReturnDecoder;
 import org.web3j.abi.datatypes.Function;
+import org.web3j.abi.datatypes.Type;
 import org.web3j.protocol.core.methods.response.Log;
 import org.web3j.protocol.core.methods.response.TransactionReceipt;
 import org.web3j.utils.Numeric;
@@ -25,6 +27,7 @@ import static com.gpuflow.agent.testsupport.RentalMarketClient.endRentalFunction
 import static com.gpuflow.agent.testsupport.RentalMarketClient.extendFunction;
 import static com.gpuflow.agent.testsupport.RentalMarketClient.registerHostFunction;
 import static com.gpuflow.agent.testsupport.RentalMarketClient.rentFunction;
+import static com.gpuflow.agent.testsupport.RentalMarketClient.setHostEndpointFunction;
 import static com.gpuflow.agent.testsupport.RentalMarketClient.withdrawFunction;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -112,6 +115,59 @@ class RentalMarketContractTest {
 			Function rent = rentFunction(RentalMarketClient.hostId("nobody"), 60, ZERO_KEY);
 			assertThat(market.revertError(RENTER, rent, PRICE.multiply(BigInteger.valueOf(60))))
 				.contains("UnknownHost");
+		}
+
+	}
+
+	@Nested
+	class HostEndpoint {
+
+		static final String PIN = "0x" + "5a".repeat(32);
+
+		@Test
+		void anUnpublishedHostHasAnEmptyUrlAndAZeroPin() {
+			assertThat(market.hostEndpoint(HOST)).isEqualTo(new RentalMarketClient.HostEndpoint("", ZERO_KEY));
+		}
+
+		@Test
+		void theProviderPublishesUrlAndPinAndHostEndpointSetCarriesThem() {
+			TransactionReceipt receipt = market.setHostEndpoint(PROVIDER, HOST, "https://gpu-1.example.org:8082", PIN);
+
+			assertThat(receipt.isStatusOK()).isTrue();
+			assertThat(market.hostEndpoint(HOST))
+				.isEqualTo(new RentalMarketClient.HostEndpoint("https://gpu-1.example.org:8082", PIN));
+			Log log = only(receipt, RentalMarketClient.HOST_ENDPOINT_SET);
+			assertThat(log.getTopics().get(1)).isEqualTo(HOST);
+			List<Type> data = FunctionReturnDecoder.decode(log.getData(),
+					RentalMarketClient.HOST_ENDPOINT_SET.getNonIndexedParameters());
+			assertThat(data.get(0).getValue()).isEqualTo("https://gpu-1.example.org:8082");
+			assertThat(Numeric.toHexString((byte[]) data.get(1).getValue())).isEqualTo(PIN);
+		}
+
+		@Test
+		void theProviderCanChangeItAndNobodyElseCan() {
+			market.setHostEndpoint(PROVIDER, HOST, "https://old.example.org", PIN);
+			assertThat(market.setHostEndpoint(PROVIDER, HOST, "https://new.example.org", ZERO_KEY).isStatusOK()).isTrue();
+			assertThat(market.hostEndpoint(HOST).apiUrl()).isEqualTo("https://new.example.org");
+
+			Function hijack = setHostEndpointFunction(HOST, "https://evil.example.org", PIN);
+			assertThat(market.revertError(STRANGER, hijack, BigInteger.ZERO)).contains("NotProvider");
+			assertThat(market.setHostEndpoint(RENTER, HOST, "https://evil.example.org", PIN).isStatusOK()).isFalse();
+			assertThat(market.hostEndpoint(HOST)).isEqualTo(new RentalMarketClient.HostEndpoint("https://new.example.org",
+					ZERO_KEY));
+		}
+
+		@Test
+		void anUnknownHostAndAnOverlongUrlRevert() {
+			assertThat(market.revertError(PROVIDER,
+					setHostEndpointFunction(RentalMarketClient.hostId("nobody"), "https://x.example.org", PIN),
+					BigInteger.ZERO))
+				.contains("UnknownHost");
+			assertThat(market.revertError(PROVIDER, setHostEndpointFunction(HOST, "https://" + "a".repeat(600), PIN),
+					BigInteger.ZERO))
+				.contains("ApiUrlTooLong");
+			assertThat(market.setHostEndpoint(PROVIDER, HOST, "https://" + "a".repeat(504), PIN).isStatusOK())
+				.as("exactly 512 bytes").isTrue();
 		}
 
 	}

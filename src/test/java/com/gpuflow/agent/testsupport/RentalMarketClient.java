@@ -28,6 +28,7 @@ import org.web3j.abi.datatypes.Address;
 import org.web3j.abi.datatypes.Event;
 import org.web3j.abi.datatypes.Function;
 import org.web3j.abi.datatypes.Type;
+import org.web3j.abi.datatypes.Utf8String;
 import org.web3j.abi.datatypes.generated.Bytes32;
 import org.web3j.abi.datatypes.generated.Uint256;
 import org.web3j.abi.datatypes.generated.Uint64;
@@ -85,10 +86,17 @@ public final class RentalMarketClient {
 	}, new TypeReference<Uint256>() {
 	}));
 
+	public static final Event HOST_ENDPOINT_SET = new Event("HostEndpointSet",
+			List.of(new TypeReference<Bytes32>(true) {
+			}, new TypeReference<Utf8String>() {
+			}, new TypeReference<Bytes32>() {
+			}));
+
 	/** Custom errors of the contract by selector, to name a revert. */
 	private static final Map<String, String> ERRORS = errorSelectors("HostTaken()", "UnknownHost()", "ZeroDuration()",
 			"InsufficientPayment(uint256,uint256)", "UnknownRental()", "NotRenter()", "NotRenterOrProvider()",
-			"RentalNotActive()", "NothingToWithdraw()", "TransferFailed()", "Reentrancy()", "RentalStillActive()");
+			"RentalNotActive()", "NothingToWithdraw()", "TransferFailed()", "Reentrancy()", "RentalStillActive()", "NotProvider()",
+			"ApiUrlTooLong()");
 
 	private final AnvilNode node;
 
@@ -175,6 +183,32 @@ public final class RentalMarketClient {
 
 	public static Function withdrawFunction() {
 		return new Function("withdraw", List.of(), List.of());
+	}
+
+	public static Function setHostEndpointFunction(String hostId, String apiUrl, String tlsSpkiSha256) {
+		return new Function("setHostEndpoint", List.of(bytes32(hostId), new Utf8String(apiUrl), bytes32(tlsSpkiSha256)),
+				List.of());
+	}
+
+	/** A host's published API address and TLS pin (0x + 64 hex); empty and zero until published. */
+	public record HostEndpoint(String apiUrl, String tlsSpkiSha256) {
+	}
+
+	/** With gas for the longest URL the contract takes (a storage slot per 32 bytes). */
+	public TransactionReceipt setHostEndpoint(int account, String hostId, String apiUrl, String tlsSpkiSha256) {
+		String hash = sendRaw(account, this.address,
+				FunctionEncoder.encode(setHostEndpointFunction(hostId, apiUrl, tlsSpkiSha256)), BigInteger.ZERO,
+				DEPLOY_GAS);
+		return awaitReceipt(hash, RECEIPT_DEADLINE);
+	}
+
+	public HostEndpoint hostEndpoint(String hostId) {
+		List<Type> result = call(new Function("hostEndpoint", List.of(bytes32(hostId)),
+				List.of(new TypeReference<Utf8String>() {
+				}, new TypeReference<Bytes32>() {
+				})));
+		return new HostEndpoint((String) result.get(0).getValue(),
+				Numeric.toHexString((byte[]) result.get(1).getValue()));
 	}
 
 	public TransactionReceipt registerHost(String hostId, BigInteger pricePerSecond) {
