@@ -58,6 +58,12 @@ class WireGuardConfiguration {
 		return new WireGuardHealthIndicator(reconciler);
 	}
 
+	/** Named so: the readiness group in application.yml includes {@code wireguardInterface}. */
+	@Bean
+	InterfaceHealthIndicator wireguardInterfaceHealthIndicator(Reconciler reconciler) {
+		return new InterfaceHealthIndicator(reconciler);
+	}
+
 	@Bean
 	ReconcilerLifecycle reconcilerLifecycle(Reconciler reconciler) {
 		return new ReconcilerLifecycle(reconciler);
