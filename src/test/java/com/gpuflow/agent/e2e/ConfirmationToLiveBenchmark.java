@@ -18,6 +18,8 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import org.springframework.util.FileSystemUtils;
+
 /**
  * Confirmation to peer live with {@code CHAIN_CONFIRMATIONS=0}: 200 rentals paid one after another
  * on anvil, a real wireguard-go interface; per session the time from the ingester's commit
@@ -74,8 +76,8 @@ class ConfirmationToLiveBenchmark {
 		}
 		finally {
 			RenterNamespace.removeAgentInterface(wgInterface);
-			Files.deleteIfExists(keyDirectory.resolve("server.key"));
-			Files.deleteIfExists(keyDirectory);
+			// The server key and whatever the agent keeps beside it (the challenge secret, a TLS certificate).
+			FileSystemUtils.deleteRecursively(keyDirectory);
 		}
 	}
 

@@ -29,6 +29,8 @@ import com.gpuflow.agent.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import org.springframework.util.FileSystemUtils;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -69,6 +71,7 @@ class KeyCollisionTest {
 		int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
 		wgInterface = RenterNamespace.uniqueName() + "k";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-collision-key");
+		cleanup.add(() -> FileSystemUtils.deleteRecursively(keyDirectory));
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
 		properties.put("gpuflow.wireguard.enabled", "true");
 		properties.put("wg.interface", wgInterface);
@@ -81,6 +84,7 @@ class KeyCollisionTest {
 		AgentContext agent = AgentContext.start(properties);
 		cleanup.add(agent);
 		String api = "http://127.0.0.1:" + agent.httpPort();
+		String management = "http://127.0.0.1:" + agent.managementPort();
 		String serverKey = WireGuardKeys.publicKeyOf(Files.readString(keyDirectory.resolve("server.key")).trim());
 
 		String victimKey = WireGuardKeys.generate().publicKey();
@@ -107,7 +111,7 @@ class KeyCollisionTest {
 		assertThat(allowed.lines().filter(line -> line.startsWith(victimKey))).singleElement()
 			.satisfies(line -> assertThat(line.split("\t")[1].trim()).isEqualTo(victimIpOf(agent, victim) + "/32"));
 		assertThat(allowed).doesNotContain(serverKey);
-		assertThat(health(api)).isEqualTo("UP");
+		assertThat(health(management)).isEqualTo("UP");
 
 		// The thief's rental ends first: the victim's peer stays; then the victim's own end removes it.
 		market.endRental(3, victimKeyThief);
@@ -123,7 +127,7 @@ class KeyCollisionTest {
 				() -> kinds(api, victim).contains("peer_removed"));
 		assertThat(kinds(api, victim)).contains("peer_added", "ended");
 		assertThat(kinds(api, victimKeyThief)).doesNotContain("peer_removed");
-		assertThat(health(api)).isEqualTo("UP");
+		assertThat(health(management)).isEqualTo("UP");
 	}
 
 	String victimIpOf(AgentContext agent, BigInteger rentalId) {
@@ -175,8 +179,8 @@ class KeyCollisionTest {
 		return kinds;
 	}
 
-	String health(String api) throws Exception {
-		return json.readTree(http.send(HttpRequest.newBuilder(URI.create(api + "/actuator/health")).build(),
+	String health(String management) throws Exception {
+		return json.readTree(http.send(HttpRequest.newBuilder(URI.create(management + "/actuator/health")).build(),
 				HttpResponse.BodyHandlers.ofString()).body()).path("components").path("wireguard").path("status").asText();
 	}
 

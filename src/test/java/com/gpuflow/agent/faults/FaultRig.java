@@ -35,6 +35,8 @@ import com.gpuflow.agent.testsupport.TestDatabase;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import org.springframework.util.FileSystemUtils;
+
 /**
  * What every fault test needs: a real anvil with the RentalMarket deployed and this test's host
  * registered (1 wei per second), a fresh database, a unique WireGuard interface, agents as
@@ -264,8 +266,9 @@ final class FaultRig implements AutoCloseable {
 	// --- HTTP
 
 	JsonNode get(AgentProcess agent, String path, boolean audit) {
-		HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(agent.baseUrl() + path))
-			.timeout(Duration.ofSeconds(30));
+		// Actuator lives on the management port, everything else on the renter port.
+		String base = path.startsWith("/actuator/") ? agent.managementUrl() : agent.baseUrl();
+		HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30));
 		if (audit) {
 			request.header("Authorization", "Bearer " + AUDIT_TOKEN);
 		}
@@ -300,7 +303,7 @@ final class FaultRig implements AutoCloseable {
 	Optional<Double> metricWhere(AgentProcess agent, String series, String label) {
 		try {
 			String body = this.http
-				.send(HttpRequest.newBuilder(URI.create(agent.baseUrl() + "/actuator/prometheus"))
+				.send(HttpRequest.newBuilder(URI.create(agent.managementUrl() + "/actuator/prometheus"))
 					.timeout(Duration.ofSeconds(30))
 					.build(), HttpResponse.BodyHandlers.ofString())
 				.body();
@@ -581,8 +584,8 @@ final class FaultRig implements AutoCloseable {
 		}
 		if (this.keyDirectory != null) {
 			try {
-				Files.deleteIfExists(this.keyDirectory.resolve("server.key"));
-				Files.deleteIfExists(this.keyDirectory);
+				// The server key and whatever the agent keeps beside it (the challenge secret, a TLS certificate).
+				FileSystemUtils.deleteRecursively(this.keyDirectory);
 			}
 			catch (IOException ignored) {
 				// temp folder
