@@ -2,6 +2,11 @@ package com.gpuflow.agent.rental;
 
 import java.time.Instant;
 
-/** A session that must have a peer: its key and its one tunnel address (no prefix). */
-public record DesiredPeer(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt) {
+/**
+ * A session that must have a peer: its key and its one tunnel address (no prefix).
+ *
+ * @param lastEndpoint where the renter's side was last seen ({@code host:port}), or null: a peer put
+ * back on the interface gets it, so the host starts the handshake instead of waiting for the renter
+ */
+public record DesiredPeer(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, String lastEndpoint) {
 }

@@ -27,7 +27,7 @@ final class InMemorySessions implements SessionPort {
 	final List<PeerObservation> observations = new CopyOnWriteArrayList<>();
 
 	InMemorySessions add(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt) {
-		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt), endsAt));
+		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, null), endsAt));
 		return this;
 	}
 
