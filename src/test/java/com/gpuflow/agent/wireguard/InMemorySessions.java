@@ -20,6 +20,9 @@ final class InMemorySessions implements SessionPort {
 
 	volatile boolean databaseDown;
 
+	/** Only {@link #observed} fails, as when the database goes away in the middle of a pass. */
+	volatile boolean failObservations;
+
 	final List<DesiredPeer> added = new CopyOnWriteArrayList<>();
 
 	final List<String> removed = new CopyOnWriteArrayList<>();
@@ -29,6 +32,21 @@ final class InMemorySessions implements SessionPort {
 	InMemorySessions add(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt) {
 		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, null), endsAt));
 		return this;
+	}
+
+	/** A session whose renter was last seen at {@code lastEndpoint} (host:port). */
+	InMemorySessions addSeenAt(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt,
+			String lastEndpoint) {
+		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, lastEndpoint), endsAt));
+		return this;
+	}
+
+	final List<Instant> agedAt = new CopyOnWriteArrayList<>();
+
+	@Override
+	public void connectionsAged(Instant now) {
+		failIfDown();
+		agedAt.add(now);
 	}
 
 	void end(long sessionId) {
@@ -78,6 +96,9 @@ final class InMemorySessions implements SessionPort {
 	@Override
 	public void observed(Collection<PeerObservation> changed, Instant at) {
 		failIfDown();
+		if (failObservations) {
+			throw new IllegalStateException("observations refused (simulated)");
+		}
 		observations.addAll(changed);
 	}
 
