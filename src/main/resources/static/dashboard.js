@@ -1,6 +1,7 @@
 // Operator dashboard: plain JavaScript, no build step. Reads the audit routes with the bearer token
 // kept in sessionStorage (this tab only) and /actuator/health, and refreshes every few seconds.
-// Every value from the server is written with textContent, never as HTML.
+// Every value from the server is written with textContent, never as HTML. Charts are uPlot, served
+// from the agent's jar (a WebJar), never from a CDN.
 "use strict";
 
 const TOKEN_KEY = "gpuflow.auditToken";
@@ -8,8 +9,20 @@ const REFRESH_MS = 5000;
 // A peer counts as connected while its last handshake is younger than WireGuard's reject-after time.
 const CONNECTED_SECONDS = 180;
 
+// The seed's targets for connection quality.
+const TARGET_SETUP_SECONDS = 30;
+const TARGET_SUCCESS = 0.99;
+const TARGET_DROP_RATE = 0.01;
+// Sparklines are fetched for at most this many sessions per refresh (the table shows them first).
+const MAX_SPARKLINES = 40;
+// Setup-time histogram bins, in seconds (the last one is open-ended).
+const SETUP_BINS = [0, 2, 5, 10, 20, 30, 60, 120];
+
 const $ = (id) => document.getElementById(id);
 let timer = null;
+let selectedRental = null;
+const sparklines = new Map();
+const charts = {};
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -147,11 +160,33 @@ function renderSessions(sessions, peers, now) {
     const peerTx = peer ? peer.txBytes : session.txBytes;
     rx += Number(peerRx || 0);
     tx += Number(peerTx || 0);
+    const state = session.connectionState;
+    const stateCell = cell(tr, state || "no peer", "connection" + (state ? " state-" + state : ""));
+    const details = [];
+    if (session.setupSeconds !== null && session.setupSeconds !== undefined) details.push("setup " + seconds(session.setupSeconds));
+    if (session.connectedSeconds) details.push("connected " + duration(session.connectedSeconds));
+    if (session.drops) details.push(session.drops + (session.drops === 1 ? " drop" : " drops"));
+    stateCell.title = details.join(" · ");
+
+    const sparkCell = cell(tr, "", "throughput");
+    if (peer && session.rentalId !== null) sparkCell.appendChild(sparkline(String(session.rentalId)).element);
+
     cell(tr, bytes(peerRx), "num rx");
     cell(tr, bytes(peerTx), "num tx");
+    tr.classList.add("clickable");
+    if (String(session.rentalId) === selectedRental) tr.classList.add("selected");
+    tr.addEventListener("click", () => showHistory(String(session.rentalId)));
     rows.push(tr);
   }
   tbody.replaceChildren(...rows);
+  // Sparklines of sessions no longer shown are dropped with their plots.
+  const shown = new Set(sessions.map((session) => String(session.rentalId)));
+  for (const [id, spark] of sparklines) {
+    if (!shown.has(id)) {
+      if (spark.plot) spark.plot.destroy();
+      sparklines.delete(id);
+    }
+  }
   $("no-sessions").hidden = sessions.length > 0;
   $("active-count").textContent = String(sessions.length);
   $("connected-count").textContent = String(connected);
@@ -196,16 +231,209 @@ function renderHealth(report, now) {
   }
 }
 
+function seconds(value) {
+  return value < 10 ? value.toFixed(1) + " s" : duration(value);
+}
+
+function percent(ratio) {
+  if (ratio === null || ratio === undefined) return "–";
+  const value = ratio * 100;
+  return (value >= 99.95 || value === 0 ? value.toFixed(0) : value.toFixed(1)) + " %";
+}
+
+const haveCharts = () => typeof uPlot === "function";
+
+function chartWidth(element, fallback) {
+  return Math.max(240, Math.floor(element.clientWidth || fallback));
+}
+
+// One small plot per session, kept across refreshes so the table can be rebuilt freely.
+function sparkline(rentalId) {
+  let spark = sparklines.get(rentalId);
+  if (!spark) {
+    const element = document.createElement("div");
+    element.className = "spark";
+    element.dataset.rentalId = rentalId;
+    spark = { element, plot: null, fetchedAt: 0 };
+    sparklines.set(rentalId, spark);
+  }
+  return spark;
+}
+
+function throughputSeries(history) {
+  const step = history.bucketSeconds || 30;
+  const xs = [];
+  const rx = [];
+  const tx = [];
+  for (const bucket of history.buckets || []) {
+    xs.push(Date.parse(bucket.from) / 1000);
+    rx.push(bucket.rxBytes / step);
+    tx.push(bucket.txBytes / step);
+  }
+  return [xs, rx, tx];
+}
+
+function drawSparkline(spark, history) {
+  if (!haveCharts()) return;
+  const data = throughputSeries(history);
+  const total = [data[0], data[1].map((value, i) => value + data[2][i])];
+  spark.element.title = "last hour, " + bytes(total[1].reduce((a, b) => a + b, 0) * (history.bucketSeconds || 30))
+    + " in " + (history.bucketSeconds || 30) + " s steps";
+  if (spark.plot) {
+    spark.plot.setData(total);
+    return;
+  }
+  spark.plot = new uPlot({
+    width: 160, height: 36, pxAlign: false,
+    cursor: { show: false }, legend: { show: false }, select: { show: false },
+    scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [{ show: false }, { show: false }],
+    series: [{}, { stroke: "#3b5bdb", fill: "rgba(59, 91, 219, 0.15)", width: 1, points: { show: false } }],
+  }, total, spark.element);
+}
+
+async function refreshSparklines(sessions) {
+  const now = Date.now();
+  const due = sessions.map((session) => sparklines.get(String(session.rentalId)))
+    .filter((spark) => spark && spark.element.isConnected && now - spark.fetchedAt > 25000)
+    .slice(0, MAX_SPARKLINES);
+  await Promise.all(due.map(async (spark) => {
+    const history = await audit("/v1/audit/sessions/" + encodeURIComponent(spark.element.dataset.rentalId) + "/throughput");
+    spark.fetchedAt = Date.now();
+    drawSparkline(spark, history);
+  }));
+}
+
+function setupHistogram(values) {
+  const counts = SETUP_BINS.map(() => 0);
+  for (const value of values) {
+    let bin = 0;
+    while (bin < SETUP_BINS.length - 1 && value >= SETUP_BINS[bin + 1]) bin++;
+    counts[bin]++;
+  }
+  return counts;
+}
+
+function binLabel(i) {
+  return i === SETUP_BINS.length - 1 ? SETUP_BINS[i] + "+ s" : SETUP_BINS[i] + "–" + SETUP_BINS[i + 1] + " s";
+}
+
+function barChart(id, options, data) {
+  const element = $(id);
+  if (charts[id]) {
+    charts[id].setData(data);
+    return;
+  }
+  charts[id] = new uPlot(Object.assign({ width: chartWidth(element, 520), height: 180, legend: { show: false } }, options),
+    data, element);
+}
+
+function renderQuality(quality) {
+  const success = quality.handshakeSuccessRate;
+  $("success-rate").textContent = percent(success);
+  $("success-detail").textContent = quality.established + " of " + (quality.established + quality.notEstablished)
+    + " established · target > 99 %";
+  tile("tile-success", success === null ? null : success >= TARGET_SUCCESS ? "ok" : "bad");
+
+  const drops = quality.dropRate;
+  $("drop-rate").textContent = percent(drops);
+  $("drop-detail").textContent = quality.drops + " drops · target < 1 %";
+  tile("tile-drops", drops === null ? null : drops < TARGET_DROP_RATE ? "ok" : "bad");
+
+  const setups = quality.setupSeconds.slice().sort((a, b) => a - b);
+  const median = setups.length ? setups[Math.floor((setups.length - 1) / 2)] : null;
+  $("setup-median").textContent = median === null ? "–" : seconds(median);
+  $("setup-detail").textContent = setups.length + " setups · target < 30 s";
+  tile("tile-setup", median === null ? null : median < TARGET_SETUP_SECONDS ? "ok" : "bad");
+
+  if (!haveCharts()) return;
+  const bins = SETUP_BINS.map((_, i) => i);
+  const targetBin = SETUP_BINS.indexOf(TARGET_SETUP_SECONDS);
+  barChart("setup-chart", {
+    scales: { x: { time: false, range: [-0.5, SETUP_BINS.length - 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [
+      { splits: () => bins, values: (u, splits) => splits.map(binLabel), size: 30 },
+      { size: 40 },
+    ],
+    series: [{}, { label: "setups", fill: "rgba(59, 91, 219, 0.55)", stroke: "#3b5bdb",
+      paths: uPlot.paths.bars({ size: [0.7, 60] }), points: { show: false } }],
+    hooks: { draw: [(u) => {
+      // The 30 s target: the edge between the bins below and above it.
+      const x = u.valToPos(targetBin - 0.5, "x", true);
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = "#c92a2a";
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      ctx.restore();
+    }] },
+  }, [bins, setupHistogram(setups)]);
+
+  const hours = quality.dropsByHour.map((hour) => Date.parse(hour.from) / 1000 + 1800);
+  barChart("drops-chart", {
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [{ size: 30 }, { size: 40 }],
+    series: [{}, { label: "drops", fill: "rgba(201, 42, 42, 0.55)", stroke: "#c92a2a",
+      paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } }],
+  }, [hours, quality.dropsByHour.map((hour) => hour.drops)]);
+}
+
+async function showHistory(rentalId) {
+  selectedRental = rentalId;
+  for (const row of document.querySelectorAll("#session-rows tr")) {
+    row.classList.toggle("selected", row.dataset.rentalId === rentalId);
+  }
+  $("history").hidden = false;
+  $("history-title").textContent = "Session #" + rentalId;
+  $("history-error").hidden = true;
+  try {
+    const path = "/v1/audit/sessions/" + encodeURIComponent(rentalId);
+    const [events, history] = await Promise.all([audit(path + "/events"), audit(path + "/throughput")]);
+    const rows = (events.events || []).map((event) => {
+      const tr = document.createElement("tr");
+      tr.className = "event kind-" + event.kind;
+      cell(tr, new Date(Date.parse(event.at)).toLocaleString(), "mono when", event.at);
+      cell(tr, event.kind.replaceAll("_", " "), "kind");
+      cell(tr, event.detail || "", "detail");
+      return tr;
+    });
+    $("history-rows").replaceChildren(...rows);
+    if (haveCharts()) {
+      if (charts.history) charts.history.destroy();
+      charts.history = new uPlot({
+        width: chartWidth($("history-chart"), 1000), height: 160,
+        scales: { x: { time: true } },
+        axes: [{}, { size: 60, values: (u, splits) => splits.map((v) => bytes(v) + "/s") }],
+        series: [{}, { label: "received", stroke: "#3b5bdb", width: 1.5 }, { label: "sent", stroke: "#2b8a3e", width: 1.5 }],
+      }, throughputSeries(history), $("history-chart"));
+    }
+  } catch (e) {
+    if (e instanceof Unauthorized) {
+      showSignIn(e.message);
+      return;
+    }
+    $("history-error").hidden = false;
+    $("history-error").textContent = "Could not load the history: " + e.message;
+  }
+}
+
 async function refresh() {
   clearTimeout(timer);
   try {
-    const [sessions, peers, report] = await Promise.all([activeSessions(), audit("/v1/peers"), health()]);
+    const [sessions, peers, report, quality] = await Promise.all([activeSessions(), audit("/v1/peers"), health(),
+      audit("/v1/audit/connections")]);
     const now = Date.now();
     renderSessions(sessions, peers.peers || [], now);
     renderHealth(report, now);
+    showDashboard();
+    renderQuality(quality);
+    await refreshSparklines(sessions);
     $("load-error").hidden = true;
     $("refreshed").textContent = "updated " + new Date(now).toLocaleTimeString();
-    showDashboard();
   } catch (e) {
     if (e instanceof Unauthorized) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -224,6 +452,11 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
     $("token").value = "";
     refresh();
+  });
+  $("history-close").addEventListener("click", () => {
+    selectedRental = null;
+    $("history").hidden = true;
+    for (const row of document.querySelectorAll("#session-rows tr.selected")) row.classList.remove("selected");
   });
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);

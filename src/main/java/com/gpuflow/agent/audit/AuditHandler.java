@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Schedulers;
 
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.dao.DataAccessException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
@@ -51,11 +52,20 @@ class AuditHandler {
 
 	private final LivePeers livePeers;
 
+	private final PeerTraffic traffic;
+
 	AuditHandler(AgentSettings settings, AuditReader reader, AuditChainVerifier verifier, LivePeers livePeers) {
+		this(settings, reader, verifier, livePeers, publicKey -> PeerTraffic.History.NONE);
+	}
+
+	@Autowired
+	AuditHandler(AgentSettings settings, AuditReader reader, AuditChainVerifier verifier, LivePeers livePeers,
+			PeerTraffic traffic) {
 		this.token = new AuditToken(settings.auditToken());
 		this.reader = reader;
 		this.verifier = verifier;
 		this.livePeers = livePeers;
+		this.traffic = traffic;
 	}
 
 	/** Authentication, and the one place where failures become the SPEC's error bodies. */
@@ -95,6 +105,39 @@ class AuditHandler {
 			.flatMap(found -> found.map(this::json)
 				.orElseGet(() -> problem(new ApiProblem(HttpStatus.NOT_FOUND, "not_found",
 						"no session of rental " + rentalId + " on this host"))));
+	}
+
+	/** The last hour of the session's traffic; 404 for a rental unknown here, empty buckets when its peer is not live. */
+	Mono<ServerResponse> throughput(ServerRequest request) {
+		BigInteger rentalId = rentalId(request);
+		return blocking(() -> reader.peerKey(rentalId)).flatMap(found -> found.map(key -> {
+			PeerTraffic.History history = key.map(traffic::of).orElse(PeerTraffic.History.NONE);
+			return json(new AuditRecords.Throughput(AuditRecords.rentalId(rentalId), key.orElse(null),
+					history.step().toSeconds(), history.buckets()
+						.stream()
+						.map(b -> new AuditRecords.ThroughputBucket(AuditTime.format(b.from()), b.rxBytes(), b.txBytes()))
+						.toList()));
+		}).orElseGet(() -> problem(new ApiProblem(HttpStatus.NOT_FOUND, "not_found",
+				"no session of rental " + rentalId + " on this host"))));
+	}
+
+	/** Connection quality over the last {@code hours} (1-168, default 24). */
+	Mono<ServerResponse> connections(ServerRequest request) {
+		int hours = new SessionQuery.Params(queryParams(request)).single("hours").map(value -> {
+			if (!value.matches("\\d{1,3}") || Integer.parseInt(value) < 1 || Integer.parseInt(value) > 168) {
+				throw ApiProblem.invalidParameter("hours", "must be a whole number of hours from 1 to 168");
+			}
+			return Integer.parseInt(value);
+		}).orElse(24);
+		return blocking(() -> reader.connections(hours)).flatMap(this::json);
+	}
+
+	private static BigInteger rentalId(ServerRequest request) {
+		String id = request.pathVariable("id");
+		if (!UINT256.matcher(id).matches() || new BigInteger(id).compareTo(UINT256_MAX) > 0) {
+			throw ApiProblem.badRequest("a rental id is a decimal uint256");
+		}
+		return new BigInteger(id);
 	}
 
 	Mono<ServerResponse> verify(ServerRequest request) {

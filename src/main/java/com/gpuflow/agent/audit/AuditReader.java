@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
+import com.gpuflow.agent.audit.AuditRecords.Connections;
 import com.gpuflow.agent.audit.AuditRecords.Event;
 import com.gpuflow.agent.audit.AuditRecords.IpHistory;
 import com.gpuflow.agent.audit.AuditRecords.Lease;
@@ -45,7 +46,8 @@ class AuditReader {
 	SessionPage sessions(SessionQuery query) {
 		StringBuilder sql = new StringBuilder("""
 				select rental_id, renter, tunnel_ip, peer_public_key, state, created_at, confirmed_at, peer_added_at,
-				       config_delivered_at, first_handshake_at, ended_at, end_reason, rx_bytes, tx_bytes, session_id
+				       config_delivered_at, first_handshake_at, ended_at, end_reason, rx_bytes, tx_bytes, session_id,
+				       connection_state, setup_seconds, connected_seconds, drops
 				from audit_sessions where host_id = :host""");
 		Map<String, Object> params = new HashMap<>();
 		params.put("host", hostId);
@@ -111,6 +113,89 @@ class AuditReader {
 		return Optional.of(new SessionEvents(AuditRecords.rentalId(rentalId), events));
 	}
 
+	/**
+	 * The peer key of the rental's session on this host (the active one if any, else the newest),
+	 * as an optional inside an optional: outer empty when the rental is unknown here, inner empty when
+	 * its session never had a key.
+	 */
+	Optional<Optional<String>> peerKey(BigInteger rentalId) {
+		return jdbc.sql("""
+				select peer_public_key from audit_sessions where host_id = ? and rental_id = ?
+				order by (state = 'ACTIVE') desc, session_id desc limit 1""")
+			.params(hostId, new BigDecimal(rentalId))
+			.query((rs, n) -> Optional.ofNullable(rs.getString(1)))
+			.optional();
+	}
+
+	/**
+	 * Connection quality of the last {@code hours} hours: setups started in the window (their times,
+	 * and how many were established within 60 s or not), drops per hour, and the states now.
+	 */
+	Connections connections(int hours) {
+		record Window(Instant from, Instant to) {
+		}
+		Window window = jdbc.sql("select now() - make_interval(hours => ?), now()")
+			.param(hours)
+			.query((rs, n) -> new Window(rs.getObject(1, OffsetDateTime.class).toInstant(),
+					rs.getObject(2, OffsetDateTime.class).toInstant()))
+			.single();
+		List<Double> setupSeconds = new ArrayList<>();
+		long[] outcomes = new long[2];
+		jdbc.sql("""
+				select setup_seconds, setup_outcome from audit_sessions
+				where host_id = ? and coalesce(config_delivered_at, peer_added_at) >= ?
+				  and (setup_seconds is not null or setup_outcome is not null)
+				order by session_id""")
+			.params(hostId, AuditTime.utc(window.from()))
+			.query((rs, n) -> {
+				double setup = rs.getDouble(1);
+				if (!rs.wasNull()) {
+					setupSeconds.add(Math.round(setup * 1000) / 1000.0);
+				}
+				String outcome = rs.getString(2);
+				if ("established".equals(outcome)) {
+					outcomes[0]++;
+				}
+				else if ("not_established".equals(outcome)) {
+					outcomes[1]++;
+				}
+				return null;
+			})
+			.list();
+		long[] byHour = new long[hours];
+		jdbc.sql("""
+				select floor(extract(epoch from (at - ?)) / 3600)::int, count(*) from audit_events
+				where host_id = ? and kind = 'connection_lost' and at >= ? group by 1""")
+			.params(AuditTime.utc(window.from()), hostId, AuditTime.utc(window.from()))
+			.query((rs, n) -> {
+				int hour = rs.getInt(1);
+				if (hour >= 0 && hour < hours) {
+					byHour[hour] += rs.getLong(2);
+				}
+				return null;
+			})
+			.list();
+		List<AuditRecords.HourlyDrops> dropsByHour = new ArrayList<>(hours);
+		long drops = 0;
+		for (int hour = 0; hour < hours; hour++) {
+			dropsByHour.add(new AuditRecords.HourlyDrops(AuditTime.format(window.from().plusSeconds(3600L * hour)),
+					byHour[hour]));
+			drops += byHour[hour];
+		}
+		Map<String, Long> now = new HashMap<>();
+		jdbc.sql("""
+				select connection_state, count(*) from audit_sessions
+				where host_id = ? and state = 'ACTIVE' and connection_state is not null group by 1""")
+			.param(hostId)
+			.query((rs, n) -> now.put(rs.getString(1), rs.getLong(2)))
+			.list();
+		long judged = outcomes[0] + outcomes[1];
+		return new Connections(AuditTime.format(window.from()), AuditTime.format(window.to()), setupSeconds, outcomes[0],
+				outcomes[1], drops, judged == 0 ? null : (double) outcomes[0] / judged,
+				outcomes[0] == 0 ? null : (double) drops / outcomes[0], dropsByHour, now.getOrDefault("connected", 0L),
+				now.getOrDefault("waiting", 0L), now.getOrDefault("lost", 0L), AuditRecords.Targets.SEED);
+	}
+
 	/** Joins the live peers to the sessions holding their keys; a peer nobody holds keeps null fields. */
 	List<PeerItem> peers(List<LivePeers.Peer> live) {
 		if (live.isEmpty()) {
@@ -152,7 +237,14 @@ class AuditReader {
 				AuditTime.format(instant(rs, "confirmed_at")), AuditTime.format(instant(rs, "peer_added_at")),
 				AuditTime.format(instant(rs, "config_delivered_at")), AuditTime.format(instant(rs, "first_handshake_at")),
 				AuditTime.format(instant(rs, "ended_at")), rs.getString("end_reason"), rs.getLong("rx_bytes"),
-				rs.getLong("tx_bytes"));
+				rs.getLong("tx_bytes"), rs.getString("connection_state"), seconds(rs, "setup_seconds"),
+				Math.round(rs.getDouble("connected_seconds") * 1000) / 1000.0, rs.getInt("drops"));
+	}
+
+	/** Seconds to the millisecond, or null. */
+	private static Double seconds(ResultSet rs, String column) throws SQLException {
+		double value = rs.getDouble(column);
+		return rs.wasNull() ? null : Math.round(value * 1000) / 1000.0;
 	}
 
 	private static BigInteger rentalId(ResultSet rs) throws SQLException {

@@ -28,16 +28,19 @@ final class AuditRecords {
 	@JsonInclude(JsonInclude.Include.ALWAYS)
 	record SessionItem(Object rentalId, String renter, String tunnelIp, String peerPublicKey, String state,
 			String createdAt, String confirmedAt, String peerAddedAt, String configDeliveredAt, String firstHandshakeAt,
-			String endedAt, String endReason, long rxBytes, long txBytes) {
+			String endedAt, String endReason, long rxBytes, long txBytes, String connectionState, Double setupSeconds,
+			double connectedSeconds, int drops) {
 
 		static final List<String> COLUMNS = List.of("rentalId", "renter", "tunnelIp", "peerPublicKey", "state",
 				"createdAt", "confirmedAt", "peerAddedAt", "configDeliveredAt", "firstHandshakeAt", "endedAt",
-				"endReason", "rxBytes", "txBytes");
+				"endReason", "rxBytes", "txBytes", "connectionState", "setupSeconds", "connectedSeconds", "drops");
 
 		List<String> csvFields() {
 			return java.util.Arrays.asList(rentalId == null ? null : rentalId.toString(), renter, tunnelIp, peerPublicKey,
 					state, createdAt, confirmedAt, peerAddedAt, configDeliveredAt, firstHandshakeAt, endedAt, endReason,
-					Long.toString(rxBytes), Long.toString(txBytes));
+					Long.toString(rxBytes), Long.toString(txBytes), connectionState,
+					setupSeconds == null ? null : Double.toString(setupSeconds), Double.toString(connectedSeconds),
+					Integer.toString(drops));
 		}
 
 	}
@@ -78,6 +81,35 @@ final class AuditRecords {
 
 	@JsonInclude(JsonInclude.Include.ALWAYS)
 	record Peers(List<PeerItem> peers) {
+	}
+
+	/** A session's recent traffic: bytes per bucket of {@code bucketSeconds}, oldest first. */
+	@JsonInclude(JsonInclude.Include.ALWAYS)
+	record Throughput(Object rentalId, String peerPublicKey, long bucketSeconds, List<ThroughputBucket> buckets) {
+	}
+
+	@JsonInclude(JsonInclude.Include.ALWAYS)
+	record ThroughputBucket(String from, long rxBytes, long txBytes) {
+	}
+
+	/**
+	 * Connection quality of this host over a window, against the targets the provider is held to:
+	 * setups established within 60 s over all judged setups, and drops per established tunnel.
+	 */
+	@JsonInclude(JsonInclude.Include.ALWAYS)
+	record Connections(String from, String to, List<Double> setupSeconds, long established, long notEstablished,
+			long drops, Double handshakeSuccessRate, Double dropRate, List<HourlyDrops> dropsByHour,
+			long connectedNow, long waitingNow, long lostNow, Targets targets) {
+	}
+
+	@JsonInclude(JsonInclude.Include.ALWAYS)
+	record HourlyDrops(String from, long drops) {
+	}
+
+	record Targets(double setupSeconds, double handshakeSuccessRate, double dropRate) {
+
+		static final Targets SEED = new Targets(30, 0.99, 0.01);
+
 	}
 
 }

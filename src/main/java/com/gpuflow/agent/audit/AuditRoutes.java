@@ -16,6 +16,8 @@ class AuditRoutes {
 			.GET("/v1/audit/sessions", handler::sessions)
 			.GET("/v1/audit/ip-history", handler::ipHistory)
 			.GET("/v1/audit/sessions/{id}/events", handler::events)
+			.GET("/v1/audit/sessions/{id}/throughput", handler::throughput)
+			.GET("/v1/audit/connections", handler::connections)
 			.GET("/v1/audit/verify", handler::verify)
 			.GET("/v1/peers", handler::peers)
 			.filter(handler::guard)

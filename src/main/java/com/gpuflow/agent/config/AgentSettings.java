@@ -158,7 +158,7 @@ public record AgentSettings(String hostId, String rentalContract, URI chainRpcUr
 				+ ", implementation=" + wgImplementation + "]";
 	}
 
-	private record Reader(Function<String, String> lookup) {
+	record Reader(Function<String, String> lookup) {
 
 		String raw(String property) {
 			String value = lookup.apply(property);

@@ -14,6 +14,11 @@ class SettingsConfiguration {
 		return AgentSettings.from(environment::getProperty);
 	}
 
+	@Bean
+	ConnectionSettings connectionSettings(Environment environment) {
+		return ConnectionSettings.from(environment::getProperty);
+	}
+
 	/** Injected everywhere time matters, so tests can move it. */
 	@Bean
 	Clock clock() {

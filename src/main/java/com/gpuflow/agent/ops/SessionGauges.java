@@ -17,7 +17,7 @@ import org.springframework.stereotype.Component;
 
 /**
  * Session gauges for /actuator/prometheus: {@code gpuflow_sessions{state}}, {@code gpuflow_leases_held}
- * and {@code gpuflow_sessions_waiting_for_address}. Counted on a timer rather than per scrape, so a
+ * {@code gpuflow_sessions_waiting_for_address} and {@code gpuflow_peers_connected}. Counted on a timer rather than per scrape, so a
  * scrape never waits on the database; while the database is away the last counts stay.
  */
 @Component
@@ -35,6 +35,8 @@ class SessionGauges {
 
 	private final AtomicLong waitingForAddress = new AtomicLong();
 
+	private final AtomicLong peersConnected = new AtomicLong();
+
 	SessionGauges(SessionCounts counts, Leases leases, MeterRegistry meters) {
 		this.counts = counts;
 		this.leases = leases;
@@ -44,6 +46,9 @@ class SessionGauges {
 			.register(meters);
 		Gauge.builder("gpuflow_sessions_waiting_for_address", waitingForAddress, AtomicLong::get)
 			.description("Active sessions without a tunnel address (pool exhausted)")
+			.register(meters);
+		Gauge.builder("gpuflow_peers_connected", peersConnected, AtomicLong::get)
+			.description("Active sessions whose latest handshake is within GPUFLOW_CONNECTION_LOST_AFTER")
 			.register(meters);
 	}
 
@@ -57,6 +62,7 @@ class SessionGauges {
 				.toList(), true);
 			leasesHeld.set(leases.heldNow());
 			waitingForAddress.set(counts.waitingForAddress());
+			peersConnected.set(counts.connected());
 		}
 		catch (DataAccessException e) {
 			log.debug("Session gauges not refreshed: {}", e.getMessage());

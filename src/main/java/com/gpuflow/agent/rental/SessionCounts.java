@@ -34,6 +34,14 @@ public class SessionCounts {
 		return counts;
 	}
 
+	/** Active sessions whose peer is connected: its latest handshake is recent (see ConnectionRules). */
+	public long connected() {
+		return jdbc.sql("select count(*) from sessions where host_id = ? and state = 'ACTIVE' and connection_state = 'connected'")
+			.param(hostId)
+			.query(Long.class)
+			.single();
+	}
+
 	/** Active sessions without a tunnel address: the pool was full when they needed one. */
 	public long waitingForAddress() {
 		return jdbc.sql("select count(*) from sessions where host_id = ? and state = 'ACTIVE' and tunnel_ip is null")

@@ -35,8 +35,11 @@ class SessionPeers implements SessionPort {
 
 	private final String hostId;
 
+	private final SessionConnections connections;
+
 	SessionPeers(JdbcClient jdbc, SessionTransactions transactions, SessionRows rows, Leases leases, AuditLog audit,
-			AgentSettings settings) {
+			AgentSettings settings, SessionConnections connections) {
+		this.connections = connections;
 		this.jdbc = jdbc;
 		this.transactions = transactions;
 		this.rows = rows;
@@ -70,12 +73,12 @@ class SessionPeers implements SessionPort {
 	@Override
 	public List<DesiredPeer> desiredPeers(Instant now) {
 		return jdbc.sql("""
-				select id, peer_public_key, host(tunnel_ip), confirmed_at, ends_at from sessions
+				select id, peer_public_key, host(tunnel_ip), confirmed_at, ends_at, endpoint from sessions
 				where host_id = ? and state = 'ACTIVE' and ends_at > ?
 				  and peer_public_key is not null and tunnel_ip is not null""")
 			.params(hostId, Timestamp.from(now))
 			.query((rs, n) -> new DesiredPeer(rs.getLong(1), rs.getString(2), rs.getString(3),
-					rs.getTimestamp(4).toInstant(), rs.getTimestamp(5).toInstant()))
+					rs.getTimestamp(4).toInstant(), rs.getTimestamp(5).toInstant(), rs.getString(6)))
 			.list();
 	}
 
@@ -104,6 +107,7 @@ class SessionPeers implements SessionPort {
 					.ifPresent(rentalId -> audit.append(peer.sessionId(), rentalId.toBigIntegerExact(), AuditKind.PEER_ADDED,
 							peer.tunnelIp() + "/32"));
 			}
+			connections.peersLive(added.stream().map(DesiredPeer::sessionId).toList(), at);
 		});
 	}
 
@@ -138,13 +142,16 @@ class SessionPeers implements SessionPort {
 				audit.append(holder.id(), holder.rentalId().toBigIntegerExact(), AuditKind.PEER_REMOVED,
 						"session " + holder.state().toLowerCase() + note);
 			}
+			connections.peersGone(holders.stream().map(Holder::id).toList(), at);
 		});
 	}
 
 	/**
 	 * Stores handshakes, endpoints and traffic. Interface counters restart at zero when a peer is
 	 * re-added or the interface re-created; a value below the last one seen is such a reset, so the
-	 * new value is added whole instead of being taken as a loss.
+	 * new value is added whole instead of being taken as a loss. The figures go to the active session
+	 * of the key, else to an ended one whose peer is still on the interface: the reconciler reads a
+	 * peer's final counters just before removing it, after its session ended.
 	 */
 	@Override
 	public void observed(Collection<PeerObservation> observations, Instant at) {
@@ -159,7 +166,9 @@ class SessionPeers implements SessionPort {
 				List<FirstHandshake> firsts = jdbc.sql("""
 						with before as (
 						  select id, first_handshake_at from sessions
-						  where host_id = ? and peer_public_key = ? and state = 'ACTIVE' for update)
+						  where host_id = ? and peer_public_key = ?
+						    and (state = 'ACTIVE' or (peer_added_at is not null and peer_removed_at is null))
+						  order by state = 'ACTIVE' desc, id desc limit 1 for update)
 						update sessions s set
 						  rx_bytes = rx_bytes + case when ? >= rx_counter then ? - rx_counter else ? end, rx_counter = ?,
 						  tx_bytes = tx_bytes + case when ? >= tx_counter then ? - tx_counter else ? end, tx_counter = ?,
@@ -181,7 +190,17 @@ class SessionPeers implements SessionPort {
 							seen.endpoint().map(e -> "from " + e).orElse(""));
 				}
 			}
+			connections.observed(observations.stream().map(PeerObservation::publicKey).toList(), at);
 		});
+	}
+
+	/** Judges connections by time alone; most passes find nothing to judge and write nothing. */
+	@Override
+	public void connectionsAged(Instant now) {
+		if (!connections.anythingAged(now)) {
+			return;
+		}
+		transactions.write(() -> connections.aged(now));
 	}
 
 }

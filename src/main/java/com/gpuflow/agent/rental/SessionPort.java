@@ -46,7 +46,18 @@ public interface SessionPort {
 		peersRemoved(publicKeys, at);
 	}
 
-	/** Per peer, what the device saw, only for peers whose figures changed since the last call. */
+	/**
+	 * Per peer, what the device saw, only for peers whose figures changed since the last call, and
+	 * once more for a peer about to be removed (its final counters).
+	 */
 	void observed(Collection<PeerObservation> observations, Instant at);
+
+	/**
+	 * Judges connections by the age of their latest handshake at {@code now} (connected ones whose
+	 * handshake got too old are lost; setups without a handshake in time are not established).
+	 * Called every pass after {@link #observed}.
+	 */
+	default void connectionsAged(Instant now) {
+	}
 
 }

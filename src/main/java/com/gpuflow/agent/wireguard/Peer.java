@@ -28,6 +28,10 @@ record Peer(String publicKey, SortedSet<String> allowedIps, int keepalive, Optio
 		return new Peer(publicKey, new TreeSet<>(allowedIps), keepalive, Optional.empty());
 	}
 
+	Peer withEndpoint(String hostPort) {
+		return new Peer(publicKey, allowedIps, keepalive, Optional.of(hostPort));
+	}
+
 	Peer withAllowedIps(Collection<String> ips) {
 		return new Peer(publicKey, new TreeSet<>(ips), keepalive, endpoint);
 	}

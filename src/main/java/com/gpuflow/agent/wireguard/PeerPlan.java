@@ -27,6 +27,20 @@ record PeerPlan(List<Peer> removals, List<Peer> releases, List<Peer> additions, 
 		conflicts = List.copyOf(conflicts);
 	}
 
+	/**
+	 * The same plan with each added peer given its endpoint from {@code endpoints} (by public key),
+	 * if any. Peers that stay are never given one: the device keeps what it learned.
+	 */
+	PeerPlan withAddedEndpoints(java.util.Map<String, String> endpoints) {
+		if (endpoints.isEmpty()) {
+			return this;
+		}
+		List<Peer> added = additions.stream()
+			.map(peer -> endpoints.containsKey(peer.publicKey()) ? peer.withEndpoint(endpoints.get(peer.publicKey())) : peer)
+			.toList();
+		return new PeerPlan(removals, releases, added, updates, conflicts);
+	}
+
 	/** True when the interface already matches: nothing to run. */
 	boolean isEmpty() {
 		return removals.isEmpty() && releases.isEmpty() && additions.isEmpty() && updates.isEmpty();

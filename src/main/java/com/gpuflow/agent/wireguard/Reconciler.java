@@ -123,6 +123,8 @@ public class Reconciler {
 
 	private volatile PassResult lastResult;
 
+	private final TrafficHistory traffic = new TrafficHistory();
+
 	private volatile LazySnapshot snapshot = new LazySnapshot(null, List.of(), Instant.EPOCH);
 
 	private volatile boolean interfacePresent;
@@ -348,7 +350,8 @@ public class Reconciler {
 		WgDump after = live;
 		if (!plan.isEmpty()) {
 			try {
-				wireGuard.wg().apply(WgBatch.render(plan));
+				recordFinalCounters(plan);
+				wireGuard.wg().apply(WgBatch.render(plan.withAddedEndpoints(lastEndpoints(wanted, plan))));
 				// Read back: what the device holds now is what we report, and it proves the apply.
 				after = wireGuard.wg().dump();
 			}
@@ -369,6 +372,7 @@ public class Reconciler {
 		}
 		report(wanted, live, after, plan, appliedAt);
 		observe(after, appliedAt);
+		judgeConnections(appliedAt);
 		snapshot = new LazySnapshot(after, wanted, appliedAt);
 		livePeers = after.peers().size();
 		scheduleNext(appliedAt);
@@ -592,6 +596,9 @@ public class Reconciler {
 			}
 		}
 		lastObserved.keySet().retainAll(keys);
+		traffic.record(changed.stream()
+			.map(o -> new TrafficHistory.Counters(o.publicKey(), o.rxBytes(), o.txBytes()))
+			.toList(), keys, at);
 		if (changed.isEmpty()) {
 			return;
 		}
@@ -602,6 +609,75 @@ public class Reconciler {
 		catch (RuntimeException e) {
 			log.warn("Could not record peer statistics ({}); retrying next pass", e.toString());
 		}
+	}
+
+	/**
+	 * Where each peer about to be added was last seen, so the host initiates the handshake at once
+	 * (a restored peer without an endpoint waits for the renter's side to give up on its old session,
+	 * about 16 s). From the sessions (survives a restart), else from this agent's last reading. Only
+	 * additions: a live peer's endpoint is the device's to learn, renters roam.
+	 */
+	private Map<String, String> lastEndpoints(List<DesiredPeer> wanted, PeerPlan plan) {
+		if (plan.additions().isEmpty()) {
+			return Map.of();
+		}
+		Map<String, String> endpoints = new HashMap<>();
+		for (DesiredPeer peer : wanted) {
+			if (peer.lastEndpoint() != null) {
+				endpoints.put(peer.publicKey(), peer.lastEndpoint());
+			}
+		}
+		for (Peer added : plan.additions()) {
+			PeerObservation seen = lastObserved.get(added.publicKey());
+			if (!endpoints.containsKey(added.publicKey()) && seen != null && seen.endpoint().isPresent()) {
+				endpoints.put(added.publicKey(), seen.endpoint().get());
+			}
+		}
+		return endpoints;
+	}
+
+	/**
+	 * Reads the counters of the peers the plan removes right before removing them, so what flowed
+	 * after the last pass still reaches the session's figures. A failure here never holds up a
+	 * removal: the figures are then those of the last pass.
+	 */
+	private void recordFinalCounters(PeerPlan plan) {
+		if (plan.removals().isEmpty()) {
+			return;
+		}
+		try {
+			Set<String> removed = new HashSet<>();
+			plan.removals().forEach(peer -> removed.add(peer.publicKey()));
+			List<PeerObservation> finals = new ArrayList<>();
+			for (LivePeer peer : wireGuard.wg().dump().peers()) {
+				if (removed.contains(peer.publicKey())) {
+					finals.add(new PeerObservation(peer.publicKey(), peer.peer().endpoint(), peer.latestHandshake(),
+							peer.rxBytes(), peer.txBytes()));
+				}
+			}
+			if (!finals.isEmpty()) {
+				sessions.observed(finals, clock.instant());
+			}
+		}
+		catch (RuntimeException e) {
+			log.warn("Could not record the final counters of {} removed peers ({}); removing them anyway",
+					plan.removals().size(), e.toString());
+		}
+	}
+
+	/** Connection states that time alone changes; a failure waits for the next pass. */
+	private void judgeConnections(Instant at) {
+		try {
+			sessions.connectionsAged(at);
+		}
+		catch (RuntimeException e) {
+			log.warn("Could not judge connection ages ({}); retrying next pass", e.toString());
+		}
+	}
+
+	/** The last hour of one peer's traffic, in {@link TrafficHistory#BUCKET} steps, oldest first. */
+	List<TrafficHistory.Bucket> traffic(String publicKey) {
+		return traffic.of(publicKey, clock.instant());
 	}
 
 	private static Map<String, Set<String>> ipsByKey(WgDump dump) {

@@ -15,6 +15,7 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.context.event.EventListener;
 
 import com.gpuflow.agent.audit.LivePeers;
+import com.gpuflow.agent.audit.PeerTraffic;
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.config.TunnelNetwork;
 import com.gpuflow.agent.db.DatabaseReachable;
@@ -53,6 +54,15 @@ class WireGuardConfiguration {
 			.map(row -> new LivePeers.Peer(row.publicKey(), row.endpoint(), List.copyOf(row.allowedIps()),
 					row.latestHandshake(), row.rxBytes(), row.txBytes()))
 			.toList();
+	}
+
+	/** The dashboard's sparklines: what the reconciler's passes saw of each live peer's counters. */
+	@Bean
+	PeerTraffic peerTraffic(Reconciler reconciler) {
+		return publicKey -> new PeerTraffic.History(TrafficHistory.BUCKET, reconciler.traffic(publicKey)
+			.stream()
+			.map(bucket -> new PeerTraffic.Bucket(bucket.from(), bucket.rxBytes(), bucket.txBytes()))
+			.toList());
 	}
 
 	@Bean

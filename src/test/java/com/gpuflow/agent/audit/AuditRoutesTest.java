@@ -26,11 +26,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AuditRoutesTest {
 
 	static final List<String> ROUTES = List.of("/v1/audit/sessions", "/v1/audit/ip-history?ip=10.77.0.2",
-			"/v1/audit/sessions/1/events", "/v1/audit/verify", "/v1/peers");
+			"/v1/audit/sessions/1/events", "/v1/audit/verify", "/v1/peers", "/v1/audit/sessions/1/throughput",
+			"/v1/audit/connections");
 
 	static final List<String> ITEM_FIELDS = List.of("rentalId", "renter", "tunnelIp", "peerPublicKey", "state",
 			"createdAt", "confirmedAt", "peerAddedAt", "configDeliveredAt", "firstHandshakeAt", "endedAt", "endReason",
-			"rxBytes", "txBytes");
+			"rxBytes", "txBytes", "connectionState", "setupSeconds", "connectedSeconds", "drops");
 
 	static LiveAgent agent;
 
@@ -370,6 +371,39 @@ class AuditRoutesTest {
 			}
 		}
 		return value.toString();
+	}
+
+	@Test
+	void aSessionsThroughputIsItsPeersTrafficAndAnUnknownRentalIsNotFound() {
+		JsonNode throughput = agent.json(agent.audit("/v1/audit/sessions/1/throughput"));
+		assertThat(fieldNames(throughput)).containsExactly("rentalId", "peerPublicKey", "bucketSeconds", "buckets");
+		assertThat(throughput.get("rentalId").asLong()).isEqualTo(1);
+		// No WireGuard in this agent: the session is known, its peer has no traffic to show.
+		assertThat(throughput.get("buckets")).isEmpty();
+		assertThat(throughput.get("bucketSeconds").asLong()).isEqualTo(30);
+		HttpResponse<String> unknown = agent.audit("/v1/audit/sessions/424242/throughput");
+		assertThat(unknown.statusCode()).isEqualTo(404);
+		assertThat(agent.json(unknown).get("error").asText()).isEqualTo("not_found");
+		assertThat(agent.audit("/v1/audit/sessions/0x1/throughput").statusCode()).isEqualTo(400);
+		assertThat(agent.audit("/v1/audit/sessions/" + "9".repeat(79) + "/throughput").statusCode()).isEqualTo(400);
+	}
+
+	@Test
+	void connectionQualityCoversTheWindowAgainstTheSeedsTargets() {
+		JsonNode quality = agent.json(agent.audit("/v1/audit/connections"));
+		assertThat(fieldNames(quality)).containsExactly("from", "to", "setupSeconds", "established", "notEstablished",
+				"drops", "handshakeSuccessRate", "dropRate", "dropsByHour", "connectedNow", "waitingNow", "lostNow",
+				"targets");
+		assertThat(quality.get("dropsByHour")).hasSize(24);
+		assertThat(quality.get("handshakeSuccessRate").isNull()).as("no setup judged yet").isTrue();
+		assertThat(quality.get("targets").get("handshakeSuccessRate").asDouble()).isEqualTo(0.99);
+		assertThat(quality.get("targets").get("setupSeconds").asDouble()).isEqualTo(30);
+		assertThat(quality.get("targets").get("dropRate").asDouble()).isEqualTo(0.01);
+		assertThat(agent.json(agent.audit("/v1/audit/connections?hours=2")).get("dropsByHour")).hasSize(2);
+		for (String bad : List.of("0", "169", "-1", "x", "1.5", "99999999999")) {
+			HttpResponse<String> response = agent.audit("/v1/audit/connections?hours=" + bad);
+			assertThat(response.statusCode()).as(bad).isEqualTo(400);
+		}
 	}
 
 	/** An independent RFC 4180 reader, so the CSV check does not trust the writer. */

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.logging.Level;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -19,6 +20,8 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.logging.LogEntry;
+import org.openqa.selenium.logging.LogType;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 import org.springframework.context.annotation.Bean;
@@ -50,6 +53,59 @@ class DashboardBrowserTest {
 				.list();
 		}
 
+		/** An hour of traffic for every peer: a wave, so a sparkline has something to draw. */
+		@Bean
+		PeerTraffic simulatedTraffic() {
+			return publicKey -> {
+				Instant start = Instant.now().minus(Duration.ofHours(1));
+				List<PeerTraffic.Bucket> buckets = new java.util.ArrayList<>();
+				for (int i = 0; i < 120; i++) {
+					long wave = (long) (40_000 * (1.2 + Math.sin(i / 8.0)));
+					buckets.add(new PeerTraffic.Bucket(start.plusSeconds(30L * i), wave, wave / 3));
+				}
+				return new PeerTraffic.History(Duration.ofSeconds(30), buckets);
+			};
+		}
+
+	}
+
+	/**
+	 * Connection quality as the reconciler would have recorded it: the older active session set up
+	 * in 4.2 s and connected, the newer one needed 75 s (not established) and has since dropped once.
+	 */
+	void connectionFixtures() {
+		var second = agent.rentals.get(1);
+		var third = agent.rentals.get(2);
+		agent.jdbc.sql("""
+				update sessions set config_delivered_at = now() - interval '10 minutes', setup_seconds = 4.2,
+				       setup_outcome = 'established', connection_state = 'connected', connected_since = now() - interval '9 minutes'
+				where rental_id = ? and state = 'ACTIVE'""")
+			.param(new java.math.BigDecimal(second.rentalId()))
+			.update();
+		agent.jdbc.sql("""
+				update sessions set config_delivered_at = now() - interval '20 minutes', setup_seconds = 75,
+				       setup_outcome = 'not_established', connection_state = 'lost', drops = 1, connected_seconds = 300
+				where rental_id = ? and state = 'ACTIVE' returning id""")
+			.param(new java.math.BigDecimal(third.rentalId()))
+			.query(Long.class)
+			.list()
+			.forEach(session -> agent.jdbc.sql("""
+					insert into audit_log (host_id, session_id, rental_id, kind, detail)
+					values (?, ?, ?, 'connection_lost', 'latest handshake 181 s ago')""")
+				.params(LiveAgent.HOST, session, new java.math.BigDecimal(third.rentalId()))
+				.update());
+	}
+
+	/** Console errors of the page since the last call (chromedriver hands each entry out once). */
+	List<String> consoleErrors() {
+		return browser.manage()
+			.logs()
+			.get(LogType.BROWSER)
+			.getAll()
+			.stream()
+			.filter(entry -> entry.getLevel().intValue() >= Level.SEVERE.intValue())
+			.map(LogEntry::getMessage)
+			.toList();
 	}
 
 	LiveAgent agent;
@@ -77,7 +133,8 @@ class DashboardBrowserTest {
 		options.setBinary("/usr/bin/chromium");
 		options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
 				"--disable-background-networking", "--disable-component-update", "--disable-sync",
-				"--user-data-dir=" + profile, "--window-size=1360,820");
+				"--user-data-dir=" + profile, "--window-size=1360,1400");
+		options.setCapability("goog:loggingPrefs", java.util.Map.of("browser", "ALL"));
 		ChromeDriverService service = new ChromeDriverService.Builder()
 			.usingDriverExecutable(new File("/usr/bin/chromedriver"))
 			.usingAnyFreePort()
@@ -96,6 +153,7 @@ class DashboardBrowserTest {
 	@Test
 	void theDashboardShowsTheLiveSessionsAndFollowsTheChain() throws Exception {
 		agent = LiveAgent.start(SimulatedInterface.class);
+		connectionFixtures();
 		browser = chromium();
 		WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(20));
 		browser.get("http://127.0.0.1:" + agent.port() + "/");
@@ -106,6 +164,8 @@ class DashboardBrowserTest {
 		browser.findElement(By.cssSelector("#token-form button")).click();
 		wait.until(b -> b.findElement(By.id("token-error")).isDisplayed());
 		assertThat(browser.findElement(By.id("token-error")).getText()).contains("not valid");
+		// The refused token's 401 is the one console error allowed.
+		assertThat(consoleErrors()).allSatisfy(message -> assertThat(message).contains("401"));
 
 		browser.findElement(By.id("token")).sendKeys(LiveAgent.TOKEN);
 		browser.findElement(By.cssSelector("#token-form button")).click();
@@ -136,6 +196,33 @@ class DashboardBrowserTest {
 		assertThat(browser.findElement(By.id("db-status")).getText()).isEqualTo("UP");
 		assertThat(browser.findElement(By.id("reconcile-status")).getText()).isEqualTo("not reported");
 
+		// Shown, not listed: the setup-time distribution, drops per hour, a sparkline per session.
+		wait.until(b -> b.findElements(By.cssSelector("#setup-chart canvas")).size() == 1
+				&& b.findElements(By.cssSelector("#drops-chart canvas")).size() == 1
+				&& b.findElements(By.cssSelector("#session-rows .spark canvas")).size() == 2);
+		for (WebElement canvas : browser.findElements(By.cssSelector("canvas"))) {
+			assertThat(canvas.getSize().getWidth()).as("a drawn plot has a size").isGreaterThan(100);
+		}
+		assertThat(text(rows.get(1), "connection")).isEqualTo("connected");
+		assertThat(rows.get(1).findElement(By.cssSelector("td.connection")).getAttribute("title")).contains("setup 4.2 s");
+		assertThat(text(rows.get(0), "connection")).isEqualTo("lost");
+		assertThat(rows.get(0).findElement(By.cssSelector("td.connection")).getAttribute("title")).contains("1 drop");
+		// Against the seed's targets: 1 of 2 setups established, 1 drop per established tunnel, median 4.2 s.
+		assertThat(browser.findElement(By.id("success-rate")).getText()).isEqualTo("50 %");
+		assertThat(browser.findElement(By.id("tile-success")).getAttribute("class")).contains("bad");
+		assertThat(browser.findElement(By.id("drop-rate")).getText()).isEqualTo("100 %");
+		assertThat(browser.findElement(By.id("setup-median")).getText()).isEqualTo("4.2 s");
+		assertThat(browser.findElement(By.id("tile-setup")).getAttribute("class")).contains("ok");
+
+		// A session's history on click: its audit events and its traffic.
+		rows.get(0).click();
+		wait.until(b -> b.findElement(By.id("history")).isDisplayed()
+				&& !b.findElements(By.cssSelector("#history-rows tr.kind-connection_lost")).isEmpty()
+				&& b.findElements(By.cssSelector("#history-chart canvas")).size() == 1);
+		assertThat(browser.findElement(By.id("history-title")).getText()).isEqualTo("Session #" + third.rentalId());
+		assertThat(browser.findElements(By.cssSelector("#history-rows tr.kind-created"))).hasSize(1);
+		assertThat(consoleErrors()).as("no JavaScript errors while rendering").isEmpty();
+
 		Path screenshot = Path.of("target", "dashboard.png");
 		Files.createDirectories(screenshot.getParent());
 		Files.copy(((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE).toPath(), screenshot,
@@ -150,6 +237,7 @@ class DashboardBrowserTest {
 		browser.navigate().refresh();
 		wait.until(b -> rows().size() == 1);
 		assertThat(browser.findElement(By.id("sign-in")).isDisplayed()).isFalse();
+		assertThat(consoleErrors()).as("no JavaScript errors after refreshes and a reload").isEmpty();
 		browser.findElement(By.id("sign-out")).click();
 		wait.until(b -> b.findElement(By.id("sign-in")).isDisplayed());
 	}

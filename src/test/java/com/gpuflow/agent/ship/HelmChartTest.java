@@ -300,6 +300,17 @@ class HelmChartTest {
 			List<String> expressions = json.get("panels").findValuesAsText("expr");
 			assertThat(expressions).hasSizeGreaterThanOrEqualTo(8);
 			assertThat(expressions.stream().filter((expr) -> expr.contains("gpuflow_")).count()).isGreaterThanOrEqualTo(6);
+			// Connection quality as ratios of the counters, beside sessions, peers, reconcile and chain lag.
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_tunnels_established_total")
+				.contains("gpuflow_tunnels_not_established_total")
+				.contains(" / "));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_connection_drops_total")
+				.contains(" / "));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_tunnel_setup_seconds_bucket"));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_peers_connected"));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_sessions"));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_reconcile_pass_seconds"));
+			assertThat(expressions).anySatisfy((expr) -> assertThat(expr).contains("gpuflow_chain_lag_blocks"));
 		}
 
 	}

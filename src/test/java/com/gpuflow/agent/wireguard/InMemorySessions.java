@@ -20,6 +20,9 @@ final class InMemorySessions implements SessionPort {
 
 	volatile boolean databaseDown;
 
+	/** Only {@link #observed} fails, as when the database goes away in the middle of a pass. */
+	volatile boolean failObservations;
+
 	final List<DesiredPeer> added = new CopyOnWriteArrayList<>();
 
 	final List<String> removed = new CopyOnWriteArrayList<>();
@@ -33,7 +36,7 @@ final class InMemorySessions implements SessionPort {
 	volatile java.time.Duration readDelay = java.time.Duration.ZERO;
 
 	InMemorySessions add(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt) {
-		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, endsAt), endsAt));
+		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, endsAt, null), endsAt));
 		return this;
 	}
 
@@ -42,10 +45,26 @@ final class InMemorySessions implements SessionPort {
 		for (Session session : sessions) {
 			if (session.peer().sessionId() == sessionId) {
 				DesiredPeer p = session.peer();
-				sessions.set(sessions.indexOf(session),
-						new Session(new DesiredPeer(p.sessionId(), p.publicKey(), p.tunnelIp(), p.confirmedAt(), endsAt), endsAt));
+				sessions.set(sessions.indexOf(session), new Session(new DesiredPeer(p.sessionId(), p.publicKey(),
+						p.tunnelIp(), p.confirmedAt(), endsAt, p.lastEndpoint()), endsAt));
 			}
 		}
+	}
+
+	/** A session whose renter was last seen at {@code lastEndpoint} (host:port). */
+	InMemorySessions addSeenAt(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt,
+			String lastEndpoint) {
+		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, endsAt, lastEndpoint),
+				endsAt));
+		return this;
+	}
+
+	final List<Instant> agedAt = new CopyOnWriteArrayList<>();
+
+	@Override
+	public void connectionsAged(Instant now) {
+		failIfDown();
+		agedAt.add(now);
 	}
 
 	void end(long sessionId) {
@@ -109,6 +128,9 @@ final class InMemorySessions implements SessionPort {
 	@Override
 	public void observed(Collection<PeerObservation> changed, Instant at) {
 		failIfDown();
+		if (failObservations) {
+			throw new IllegalStateException("observations refused (simulated)");
+		}
 		observations.addAll(changed);
 	}
 

@@ -21,7 +21,7 @@ class LastDesiredTest {
 	final String shared = WireGuardKeys.generate().publicKey();
 
 	static DesiredPeer peer(long id, String key, String ip, Instant endsAt) {
-		return new DesiredPeer(id, key, ip, T.minusSeconds(60), endsAt);
+		return new DesiredPeer(id, key, ip, T.minusSeconds(60), endsAt, null);
 	}
 
 	@Test
