@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -51,7 +52,7 @@ final class LastDesired {
 
 	/** Stops remembering these (their peers are gone). */
 	void forget(Collection<DesiredPeer> gone) {
-		Set<Long> ids = new java.util.HashSet<>();
+		Set<Long> ids = new HashSet<>();
 		gone.forEach(peer -> ids.add(peer.sessionId()));
 		peers = peers.stream().filter(peer -> !ids.contains(peer.sessionId())).toList();
 	}

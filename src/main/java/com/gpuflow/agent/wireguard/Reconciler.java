@@ -14,7 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -119,6 +121,8 @@ public class Reconciler {
 
 	private final DesiredReads reads;
 
+	private final ExecutorService readThreads = Executors.newVirtualThreadPerTaskExecutor();
+
 	private volatile String isolationProblem = "";
 
 	private volatile PassResult lastResult;
@@ -174,7 +178,7 @@ public class Reconciler {
 		this.endedWhileUnreachable = Counter.builder("gpuflow.reconcile.removed.while.db.unreachable")
 			.description("Peers removed at their last known endsAt while the database could not be read")
 			.register(meters);
-		this.reads = new DesiredReads(sessions, Executors.newVirtualThreadPerTaskExecutor());
+		this.reads = new DesiredReads(sessions, readThreads);
 		this.interfaceRestores = Counter.builder("gpuflow.wireguard.interface.restores")
 			.description("Times the interface was found missing or dead and re-created")
 			.register(meters);
@@ -203,6 +207,7 @@ public class Reconciler {
 	public void stop() {
 		running = false;
 		executor.shutdownNow();
+		readThreads.shutdownNow();
 		try {
 			executor.awaitTermination(10, TimeUnit.SECONDS);
 		}
@@ -471,7 +476,7 @@ public class Reconciler {
 		if (unreportedOfflineRemovals.isEmpty()) {
 			return;
 		}
-		Map<Instant, List<String>> byTime = new java.util.TreeMap<>();
+		Map<Instant, List<String>> byTime = new TreeMap<>();
 		unreportedOfflineRemovals.forEach((key, at) -> byTime.computeIfAbsent(at, t -> new ArrayList<>()).add(key));
 		try {
 			for (Map.Entry<Instant, List<String>> removal : byTime.entrySet()) {

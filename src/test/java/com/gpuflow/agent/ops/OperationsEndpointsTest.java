@@ -152,6 +152,28 @@ class OperationsEndpointsTest {
 		assertThat(send(renterPort, "/v1/local/test-only").statusCode()).isEqualTo(404);
 	}
 
+	@Test
+	void aManagementPortEqualToTheRenterPortStopsTheStartNamingTheKey() throws Exception {
+		int port;
+		try (java.net.ServerSocket probe = new java.net.ServerSocket(0)) {
+			port = probe.getLocalPort();
+		}
+		chain = AnvilNode.startDefault();
+		Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, "0x" + "00".repeat(19) + "01", HOST);
+		properties.put("server.port", Integer.toString(port));
+		properties.put("management.server.port", Integer.toString(port));
+
+		Throwable failure = org.assertj.core.api.Assertions.catchThrowable(() -> agent = AgentContext.start(properties));
+
+		assertThat(failure).isNotNull();
+		Throwable root = failure;
+		while (root.getCause() != null && !(root instanceof com.gpuflow.agent.config.InvalidSettingException)) {
+			root = root.getCause();
+		}
+		assertThat(root).isInstanceOf(com.gpuflow.agent.config.InvalidSettingException.class)
+			.hasMessageStartingWith("MANAGEMENT_PORT: must differ from SERVER_PORT");
+	}
+
 	/** A route of the kind the local routes are: a ManagementRoutes bean (a plain class, so no component scan finds it). */
 	static class ExtraManagementRoute {
 
