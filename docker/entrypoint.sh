@@ -35,6 +35,13 @@ if [ "$(id -u)" = 0 ]; then
 			}
 		fi
 	done
+	# wireguard-go opens /dev/net/tun as the agent's user. udev makes it 0666; a host without udev
+	# leaves it 0600, and Docker and Kubernetes pass the host's mode on.
+	if [ -c /dev/net/tun ] && ! setpriv --reuid "$AGENT_UID" --regid "$AGENT_GID" --clear-groups \
+		sh -c '[ -r /dev/net/tun ] && [ -w /dev/net/tun ]'; then
+		echo "gpuflow-agent: uid $AGENT_UID cannot open /dev/net/tun (mode $(stat -c %a /dev/net/tun) on this host);" \
+			"userspace WireGuard needs it 0666, udev's default: chmod 0666 /dev/net/tun on the host" >&2
+	fi
 	# Shrinking the bounding set needs CAP_SETPCAP (Docker's defaults have it, a drop-ALL
 	# securityContext does not); no_new_privs already stops any gain at exec.
 	bounding=""

@@ -41,6 +41,8 @@ RENTER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 HOST_ID=0x00000000000000000000000000000000000000000000000000000000000000a1
 CONTRACT=0x5FbDB2315678afecb367f032d93F642f64180aa3
 
+bash "$HERE/setup-podman.sh"
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 free_udp_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])'; }
 export ANVIL_PORT AGENT_HTTP_PORT AGENT_WG_PORT WG_ENDPOINT GPUFLOW_PUBLIC_URL AUDIT_TOKEN POSTGRES_PASSWORD GPUFLOW_KEY_ENCRYPTION_KEY
@@ -290,9 +292,6 @@ case_nonroot() {
 
 total_started=$SECONDS
 say "run $RUN_ID: podman $(podman --version | awk '{print $3}'), runtime wrapper $GFCOMPOSE_RUNTIME"
-started=$SECONDS
-bash "$HERE/setup-podman.sh"
-timings[setup]=$((SECONDS - started))
 run_case images case_images
 run_case compose case_compose
 run_case kubernetes case_kubernetes

@@ -40,6 +40,13 @@ ensure_setting engine runtime '"runc"'
 ensure_setting containers default_ulimits '["nofile=20000:20000", "nproc=32768:32768"]'
 # netavark, not CNI: Debian installs a CNI config but, without recommends, not the CNI plugins.
 ensure_setting network network_backend '"netavark"'
+# What udev's default rule does on a usual host (this kind of machine has no udev and leaves the
+# node 0600): the agent's wireguard-go opens /dev/net/tun as uid 10001, and containers get the
+# host's mode.
+if [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+	chmod 0666 /dev/net/tun
+	echo "setup-podman: /dev/net/tun made 0666 (udev's default)"
+fi
 podman info --format '{{.Host.OCIRuntime.Name}}' | grep -qx runc || {
 	echo "setup-podman: podman does not use runc; check $conf" >&2
 	exit 1
