@@ -294,7 +294,7 @@ class Project:
     def down(self):
         ids = podman("ps", "-aq", "--filter", f"label={LABEL}={self.name}", capture=True).stdout.split()
         if ids:
-            podman("rm", "-f", "-t", "10", *ids, check=False, capture=True)
+            podman("rm", "-f", "-v", "-t", "10", *ids, check=False, capture=True)
         for kind in ("volume", "network"):
             names = podman(kind, "ls", "-q", "--filter", f"label={LABEL}={self.name}", capture=True).stdout.split()
             for name in names:
