@@ -31,8 +31,6 @@ class WireGuardInterface {
 
 	private static final Logger log = LoggerFactory.getLogger(WireGuardInterface.class);
 
-	private static final int CAP_NET_ADMIN = 12;
-
 	private static final int WIREGUARD_GO_ATTEMPTS = 3;
 
 	/** The SPEC's default MANAGEMENT_PORT. */
@@ -370,9 +368,10 @@ class WireGuardInterface {
 		if (prerequisitesChecked) {
 			return;
 		}
-		if (!hasNetAdmin()) {
-			throw new WireGuardSetupException("Managing " + spec.name()
-					+ " needs root or CAP_NET_ADMIN, which this process lacks (run as root or grant the capability)");
+		Optional<String> noNetAdmin = NetAdminCapability.missingForChildren();
+		if (noNetAdmin.isPresent()) {
+			throw new WireGuardSetupException("Managing " + spec.name() + " needs CAP_NET_ADMIN: this process "
+					+ noNetAdmin.get());
 		}
 		if (resolve(spec.tools().wg()).isEmpty()) {
 			throw new WireGuardSetupException("`" + spec.tools().wg() + "` (wireguard-tools) is not installed or not on PATH");
@@ -385,23 +384,6 @@ class WireGuardInterface {
 					+ "` (nftables) is not installed or not on PATH; it is needed to keep renters apart");
 		}
 		prerequisitesChecked = true;
-	}
-
-	/** Reads the effective capabilities of this process from /proc. */
-	static boolean hasNetAdmin() {
-		try {
-			for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-				if (line.startsWith("CapEff:")) {
-					long caps = Long.parseUnsignedLong(line.substring(7).trim(), 16);
-					return (caps & (1L << CAP_NET_ADMIN)) != 0;
-				}
-			}
-		}
-		catch (IOException | NumberFormatException e) {
-			// Not Linux or unreadable: let the first ip/wg call report the real error.
-			return true;
-		}
-		return true;
 	}
 
 	static Optional<Path> resolve(String program) {

@@ -46,9 +46,12 @@ class HelmChartTest {
 	static final String REQUIRED = "rentalContract: \"" + CONTRACT + "\"\nauth:\n  auditToken: audit-secret\n  keyEncryptionKey: \""
 			+ KEK + "\"\n";
 
-	/** Variables the chart sets besides the SPEC's: the node's name and IP, read by the others. */
+	/**
+	 * Variables the chart sets besides the SPEC's: the node's name and IPs, read by the others, and the
+	 * image entrypoint's (the host id file, the user it drops to).
+	 */
 	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "POD_IP", "HOST_ID_FILE",
-			"JAVA_TOOL_OPTIONS");
+			"JAVA_TOOL_OPTIONS", "GPUFLOW_UID", "GPUFLOW_GID");
 
 	@Test
 	void lintsCleanInStrictMode() {
@@ -117,14 +120,21 @@ class HelmChartTest {
 		}
 
 		@Test
-		void theAgentHasNetAdminOnlyAndRunsAsTheImageUser() {
+		void theAgentStartsAsRootWithOnlyWhatTheDropToTheImageUserNeeds() {
 			Map<String, Object> security = map(this.manifests.agent().get("securityContext"));
-			assertThat(map(security.get("capabilities")).get("add")).isEqualTo(List.of("NET_ADMIN"));
+			assertThat(map(security.get("capabilities")).get("add"))
+				.isEqualTo(List.of("NET_ADMIN", "SETUID", "SETGID", "CHOWN"));
 			assertThat(map(security.get("capabilities")).get("drop")).isEqualTo(List.of("ALL"));
-			assertThat(security.get("runAsUser")).isEqualTo(10001);
+			// Kubernetes gives a non-root start no ambient capabilities: the entrypoint drops instead
+			assertThat(security.get("runAsUser")).isEqualTo(0);
+			assertThat(value(this.manifests.env().get("GPUFLOW_UID"))).isEqualTo("10001");
+			assertThat(value(this.manifests.env().get("GPUFLOW_GID"))).isEqualTo("10001");
 			assertThat(security).doesNotContainKey("privileged");
-			// file capabilities of ip, wg, nft and wireguard-go are gained at exec
-			assertThat(security.get("allowPrivilegeEscalation")).isEqualTo(true);
+			assertThat(security.get("allowPrivilegeEscalation")).isEqualTo(false);
+			assertThat(security.get("readOnlyRootFilesystem")).isEqualTo(true);
+			// the read-only root's writable places: wireguard-go's socket directory and the JVM's tmp
+			assertThat(this.manifests.mountPath("wireguard-run")).isEqualTo("/var/run/wireguard");
+			assertThat(this.manifests.mountPath("tmp")).isEqualTo("/tmp");
 		}
 
 		@Test
