@@ -2,9 +2,10 @@
 # manifest as contracts/ (anvil and cast 1.7.1 as npm packages, so the versions match the tests).
 FROM node:22.12.0-bookworm-slim
 # cast refuses every RPC call, even plain http://, when the system has no CA store ("No CA
-# certificates were loaded from the system"), and the slim Node image ships none.
+# certificates were loaded from the system"), and the slim Node image ships none. openssl: the
+# deployer makes the agent's TLS certificate and computes its pin.
 RUN apt-get update \
-	&& apt-get install -y --no-install-recommends ca-certificates \
+	&& apt-get install -y --no-install-recommends ca-certificates openssl \
 	&& apt-get clean \
 	&& rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 WORKDIR /opt/contracts

@@ -14,7 +14,10 @@ STATE_DIR=$(mktemp -d /tmp/gpuflow-dev.XXXXXX)
 CHAIN_PORT=${CHAIN_PORT:-8545}
 HTTP_PORT=${SERVER_PORT:-8082}
 RPC="http://127.0.0.1:$CHAIN_PORT"
-API="http://127.0.0.1:$HTTP_PORT"
+# HTTPS on the renter port unless GPUFLOW_TLS=off; curl trusts the agent by its pin, read from chain.
+TLS=${GPUFLOW_TLS:-auto}
+if [ "$TLS" = off ]; then SCHEME=http; else SCHEME=https; fi
+API="$SCHEME://127.0.0.1:$HTTP_PORT"
 WG_IF=${WG_INTERFACE:-wg0}
 # anvil's well-known development keys: account 0 is the provider, account 1 the renter
 PROVIDER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -47,9 +50,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 wait_for() { # seconds, description, command...
-	local seconds=$1 deadline=$((SECONDS + $1)) what=$2; shift 2
+	# Counted in polls, not by the wall clock: a clock stepped while waiting must not end the wait.
+	local seconds=$1 polls=$(($1 * 5)) what=$2; shift 2
 	until "$@" >/dev/null 2>&1; do
-		if [ $SECONDS -ge $deadline ]; then
+		polls=$((polls - 1))
+		if [ $polls -le 0 ]; then
 			[ -f "$STATE_DIR/agent.log" ] && { echo "--- agent log (last 40 lines)"; tail -40 "$STATE_DIR/agent.log"; }
 			fail "$what (waited $seconds s)"
 		fi
@@ -94,21 +99,56 @@ export SPRING_DATASOURCE_URL=jdbc:postgresql://127.0.0.1:5432/gpuflow_dev SPRING
 	SPRING_DATASOURCE_PASSWORD=gpuflow CHAIN_RPC_URL="$RPC" RENTAL_CONTRACT="$CONTRACT" HOST_ID="$HOST_ID" \
 	CHAIN_CONFIRMATIONS=${CHAIN_CONFIRMATIONS:-0} WG_INTERFACE="$WG_IF" WG_IMPLEMENTATION=${WG_IMPLEMENTATION:-userspace} \
 	WG_ENDPOINT=${WG_ENDPOINT:-$ENDPOINT_DEFAULT} WG_PRIVATE_KEY_FILE=${WG_PRIVATE_KEY_FILE:-/var/lib/gpuflow/server.key} \
-	SERVER_PORT="$HTTP_PORT" AUDIT_TOKEN=${AUDIT_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')} \
+	SERVER_PORT="$HTTP_PORT" GPUFLOW_TLS="$TLS" AUDIT_TOKEN=${AUDIT_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')} \
 	GPUFLOW_KEY_ENCRYPTION_KEY=${GPUFLOW_KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
 "$JAVA_HOME/bin/java" -jar target/gpuflow-agent.jar >"$STATE_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 pids+=($AGENT_PID)
 MANAGEMENT="http://127.0.0.1:${MANAGEMENT_PORT:-9082}"
-wait_for 90 "the agent is healthy" curl -sf "$MANAGEMENT/actuator/health"
+wait_for 240 "the agent is healthy" curl -sf "$MANAGEMENT/actuator/health"
+
+step "publishing this host's API address and TLS pin on chain (setHostEndpoint)"
+ENDPOINT_HOST=${WG_ENDPOINT:-$ENDPOINT_DEFAULT}
+ENDPOINT_HOST=${ENDPOINT_HOST%:*}
+PUBLIC_URL=${GPUFLOW_PUBLIC_URL:-$SCHEME://$ENDPOINT_HOST:$HTTP_PORT}
+PIN_HEX=0x$(printf '0%.0s' {1..64})
+if [ "$TLS" != off ]; then
+	# The SHA-256 of the certificate's SubjectPublicKeyInfo: the self-signed one beside the server key,
+	# or GPUFLOW_TLS_CERT_FILE.
+	CERT=${GPUFLOW_TLS_CERT_FILE:-$(dirname "$WG_PRIVATE_KEY_FILE")/tls.crt}
+	PIN_HEX=0x$(openssl x509 -in "$CERT" -pubkey -noout | openssl pkey -pubin -outform der |
+		openssl dgst -sha256 -binary | od -An -tx1 | tr -d ' \n')
+fi
+"$CAST" send --rpc-url "$RPC" --private-key "$PROVIDER_KEY" "$CONTRACT" \
+	"setHostEndpoint(bytes32,string,bytes32)" "$HOST_ID" "$PUBLIC_URL" "$PIN_HEX" >/dev/null
+echo "published $PUBLIC_URL with pin $PIN_HEX"
 echo "agent up: $API (dashboard at $API/ with AUDIT_TOKEN=$AUDIT_TOKEN); health and metrics at $MANAGEMENT/actuator"
+
+# What a renter does: read the host's url and pin from the chain, and let curl trust only that key.
+read_endpoint() {
+	local out
+	out=$("$CAST" call --rpc-url "$RPC" "$CONTRACT" "hostEndpoint(bytes32)(string,bytes32)" "$HOST_ID")
+	RENTER_URL=$(sed -n 1p <<<"$out" | tr -d '"')
+	local hex
+	hex=$(sed -n 2p <<<"$out")
+	hex=${hex#0x}
+	if [ "$hex" = "$(printf '0%.0s' {1..64})" ]; then
+		PINNED=()
+	else
+		# -k: the certificate is self-signed; --pinnedpubkey still refuses any other key.
+		PINNED=(-k --pinnedpubkey "sha256//$(printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64)")
+	fi
+}
+read_endpoint
+echo "a renter reads from the chain: $RENTER_URL, ${PINNED[*]:-no pin (TLS off)}"
+rcurl() { curl "${PINNED[@]}" "$@"; }
 
 fetch_config() { # rental id, output file
 	local message signature
-	message=$(curl -sf -X POST "$API/v1/rentals/$1/challenge" | jq -r .message)
+	message=$(rcurl -sf -X POST "$RENTER_URL/v1/rentals/$1/challenge" | jq -r .message)
 	signature=$("$CAST" wallet sign --private-key "$RENTER_KEY" "$message")
 	jq -n --arg m "$message" --arg s "$signature" '{message: $m, signature: $s}' |
-		curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "$API/v1/rentals/$1/config" -o "$2"
+		rcurl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "$RENTER_URL/v1/rentals/$1/config" -o "$2"
 }
 
 if [ "$MODE" = run ]; then
@@ -120,13 +160,16 @@ The agent is running (log: $STATE_DIR/agent.log). A renter now does:
   # 1. rent 10 minutes (1 gwei/s); a zero key lets the agent generate the renter's key pair
   \$CAST send --rpc-url $RPC --private-key $RENTER_KEY --value 600gwei $CONTRACT \\
       'rent(bytes32,uint64,bytes32)' $HOST_ID 600 0x$(printf '0%.0s' {1..64})
-  # 2. see it, get a challenge, sign it with the wallet, fetch the config (once)
-  curl $API/v1/rentals/1
-  MSG=\$(curl -s -X POST $API/v1/rentals/1/challenge | jq -r .message)
+  # 2. read the host's API address and TLS pin from the chain
+  \$CAST call --rpc-url $RPC $CONTRACT 'hostEndpoint(bytes32)(string,bytes32)' $HOST_ID
+  #    -> $RENTER_URL and $PIN_HEX; curl checks the pin: ${PINNED[*]:-(TLS off)}
+  # 3. see it, get a challenge, sign it with the wallet, fetch the config (once)
+  curl ${PINNED[*]} $RENTER_URL/v1/rentals/1
+  MSG=\$(curl ${PINNED[*]} -s -X POST $RENTER_URL/v1/rentals/1/challenge | jq -r .message)
   SIG=\$(\$CAST wallet sign --private-key $RENTER_KEY "\$MSG")
   jq -n --arg m "\$MSG" --arg s "\$SIG" '{message:\$m,signature:\$s}' | \\
-      curl -s -X POST -H 'Content-Type: application/json' --data-binary @- $API/v1/rentals/1/config -o gpuflow-1.conf
-  # 3. operators: curl -H "Authorization: Bearer $AUDIT_TOKEN" $API/v1/peers
+      curl ${PINNED[*]} -s -X POST -H 'Content-Type: application/json' --data-binary @- $RENTER_URL/v1/rentals/1/config -o gpuflow-1.conf
+  # 4. operators: curl -k -H "Authorization: Bearer $AUDIT_TOKEN" $API/v1/peers
 
 Ctrl-C stops anvil and the agent and removes the interface.
 EOT
@@ -153,10 +196,10 @@ pids+=($!)
 step "the renter rents for 10 minutes on chain (agent-generated key)"
 "$CAST" send --rpc-url "$RPC" --private-key "$RENTER_KEY" --value 600gwei "$CONTRACT" \
 	"rent(bytes32,uint64,bytes32)" "$HOST_ID" 600 "0x$(printf '0%.0s' {1..64})" >/dev/null
-state() { curl -sf "$API/v1/rentals/1" | jq -r .state; }
+state() { rcurl -sf "$RENTER_URL/v1/rentals/1" | jq -r .state; }
 is_state() { [ "$(state)" = "$1" ]; }
 wait_for 20 "rental 1 is ACTIVE" is_state ACTIVE
-curl -s "$API/v1/rentals/1"; echo
+rcurl -s "$RENTER_URL/v1/rentals/1"; echo
 
 step "the renter signs a challenge with its wallet and fetches its one-time config"
 fetch_config 1 "$STATE_DIR/gpuflow-1.conf"
@@ -191,5 +234,5 @@ fi
 echo "the tunnel is cut: the service is unreachable from the renter"
 
 step "audit trail of rental 1"
-curl -sf -H "Authorization: Bearer $AUDIT_TOKEN" "$API/v1/audit/sessions/1/events" | jq -r '.events[] | "\(.at)  \(.kind)  \(.detail)"'
+rcurl -sf -H "Authorization: Bearer $AUDIT_TOKEN" "$RENTER_URL/v1/audit/sessions/1/events" | jq -r '.events[] | "\(.at)  \(.kind)  \(.detail)"'
 step "demo complete"

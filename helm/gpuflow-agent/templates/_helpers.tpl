@@ -51,3 +51,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.service.wireguardNodePort -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The Secret holding the renter port's certificate (tls.crt, tls.key), or "" when the agent makes a
+self-signed one itself (or TLS is off).
+*/}}
+{{- define "gpuflow-agent.tlsSecretName" -}}
+{{- if ne .Values.tls.mode "off" -}}
+{{- if .Values.tls.existingSecret -}}
+{{- .Values.tls.existingSecret -}}
+{{- else if .Values.tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "gpuflow-agent.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

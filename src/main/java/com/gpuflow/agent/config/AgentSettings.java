@@ -90,7 +90,9 @@ public record AgentSettings(String hostId, String rentalContract, URI chainRpcUr
 		int keepalive = in.integer("wg.keepalive", "WG_KEEPALIVE", 25, 0, 65535);
 		Duration reconcile = in.duration("reconcile.interval", "RECONCILE_INTERVAL", "5s");
 		int serverPort = in.integer("server.port", "SERVER_PORT", 8082, 0, 65535);
-		String defaultPublicUrl = "http://" + (endpoint.host().contains(":") ? "[" + endpoint.host() + "]" : endpoint.host())
+		// HTTPS unless GPUFLOW_TLS=off (the tls package names a bad value of it at start).
+		String scheme = "off".equalsIgnoreCase(String.valueOf(in.raw("gpuflow.tls")).trim()) ? "http://" : "https://";
+		String defaultPublicUrl = scheme + (endpoint.host().contains(":") ? "[" + endpoint.host() + "]" : endpoint.host())
 				+ ":" + serverPort;
 		URI publicUrl = in.uri("gpuflow.public-url", "GPUFLOW_PUBLIC_URL", defaultPublicUrl, "http", "https");
 		Optional<String> auditToken = Optional.ofNullable(in.raw("audit-token")).filter(t -> !t.isBlank());

@@ -9,6 +9,7 @@ import javax.sql.DataSource;
 
 import com.gpuflow.agent.audit.AuditLog;
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.config.ConnectionSettings;
 import com.gpuflow.agent.ipam.Leases;
 import com.gpuflow.agent.keys.RenterKeyVault;
 import com.gpuflow.agent.keys.ServerIdentity;
@@ -36,6 +37,7 @@ class RenterDatabaseDownTests {
 	private static RenterSessions renterSessionsOver(DataSource dataSource, AgentSettings settings) {
 		AnnotationConfigApplicationContext context = new AnnotationConfigApplicationContext();
 		context.registerBean(AgentSettings.class, () -> settings);
+		context.registerBean(ConnectionSettings.class, () -> ConnectionSettings.from(key -> null));
 		context.registerBean(JdbcClient.class, () -> JdbcClient.create(dataSource));
 		context.registerBean(TransactionTemplate.class,
 				() -> new TransactionTemplate(new DataSourceTransactionManager(dataSource)));

@@ -41,7 +41,7 @@ class AgentSettingsTest {
 		assertThat(settings.wgKeepalive()).isEqualTo(25);
 		assertThat(settings.reconcileInterval()).isEqualTo(Duration.ofSeconds(5));
 		assertThat(settings.serverPort()).isEqualTo(8082);
-		assertThat(settings.publicUrl()).hasToString("http://gpu1.example.net:8082");
+		assertThat(settings.publicUrl()).hasToString("https://gpu1.example.net:8082");
 		assertThat(settings.rentalContract()).isEqualTo("0x5fbdb2315678afecb367f032d93f642f64180aa3");
 	}
 
@@ -76,7 +76,16 @@ class AgentSettingsTest {
 		assertThat(settings.serverTunnelIp()).isEqualTo("192.168.40.1");
 		assertThat(settings.wgCidr().renterCapacity()).isEqualTo(253);
 		assertThat(settings.wgEndpoint()).hasToString("[2001:db8::1]:51820");
-		assertThat(settings.publicUrl()).hasToString("http://[2001:db8::1]:8082");
+		assertThat(settings.publicUrl()).hasToString("https://[2001:db8::1]:8082");
+	}
+
+	@Test
+	void thePublicUrlIsPlainHttpOnlyWithTlsOff() {
+		Map<String, String> values = minimal();
+		values.put("gpuflow.tls", "off");
+		assertThat(settings(values).publicUrl()).hasToString("http://gpu1.example.net:8082");
+		values.put("gpuflow.tls", "auto");
+		assertThat(settings(values).publicUrl()).hasToString("https://gpu1.example.net:8082");
 	}
 
 	@Test

@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import com.gpuflow.agent.GpuflowAgentApplication;
+import com.gpuflow.agent.testsupport.AnyCertificate;
 import com.gpuflow.agent.testsupport.ProjectPaths;
 
 /**
@@ -50,9 +51,11 @@ final class AgentProcess implements AutoCloseable {
 
 	private final Thread shutdownHook;
 
+	// Any certificate: the probe only asks whether the agent answers; pin tests use curl.
 	private final HttpClient http = HttpClient.newBuilder()
 		.version(HttpClient.Version.HTTP_1_1)
 		.connectTimeout(Duration.ofSeconds(2))
+		.sslContext(AnyCertificate.context())
 		.build();
 
 	private final List<Duration> startTimes = new ArrayList<>();
@@ -158,8 +161,24 @@ final class AgentProcess implements AutoCloseable {
 		return List.copyOf(this.startTimes);
 	}
 
+	/** {@code https://} unless the agent runs with {@code GPUFLOW_TLS=off}. */
 	String baseUrl() {
-		return "http://127.0.0.1:" + this.httpPort;
+		boolean plain = "off".equalsIgnoreCase(this.environment.getOrDefault("GPUFLOW_TLS", "auto"));
+		return (plain ? "http" : "https") + "://127.0.0.1:" + this.httpPort;
+	}
+
+	int httpPort() {
+		return this.httpPort;
+	}
+
+	/** The agent's log so far. */
+	String log() {
+		try {
+			return Files.readString(this.logFile);
+		}
+		catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
 	}
 
 	/** Actuator (health with details, Prometheus) and the local routes: MANAGEMENT_PORT on loopback. */

@@ -116,6 +116,9 @@ final class FaultRig implements AutoCloseable {
 		ThreadLocalRandom.current().nextBytes(kek);
 		env.put("GPUFLOW_KEY_ENCRYPTION_KEY", Base64.getEncoder().encodeToString(kek));
 		env.put("GPUFLOW_WIREGUARD_ENABLED", Boolean.toString(wireguard));
+		// Plain HTTP and no rate limit unless a test is about them (it overrides these).
+		env.put("GPUFLOW_TLS", "off");
+		env.put("GPUFLOW_RATE_LIMIT", "0");
 		if (wireguard) {
 			this.interfaceUsed = true;
 		}

@@ -1,5 +1,6 @@
 package com.gpuflow.agent.ship;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.Reader;
 import java.math.BigInteger;
@@ -7,6 +8,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -282,6 +286,44 @@ class DockerComposeTest {
 				assertThat(Numeric.cleanHexPrefix(anvil.rpc("eth_getCode", env.get("RENTAL_CONTRACT"), "latest").asText()))
 					.isNotEmpty();
 			}
+		}
+
+		@Test
+		void makesTheTlsCertificateOncePublishesUrlAndPinAndTheAgentMountsIt(@TempDir Path dir) throws Exception {
+			Map<String, Object> env = stringMap(map(services.get("deployer")).get("environment"));
+			Files.createSymbolicLink(dir.resolve("cast"), ProjectPaths.cast());
+			Path tls = dir.resolve("tls");
+			try (AnvilNode anvil = AnvilNode.startDefault()) {
+				Map<String, String> scriptEnv = Map.of("PATH", dir + ":/usr/bin:/bin", "CHAIN_RPC_URL", anvil.rpcUrl(),
+						"RENTAL_CONTRACT", (String) env.get("RENTAL_CONTRACT"), "HOST_ID", (String) env.get("HOST_ID"),
+						"BYTECODE_FILE", ProjectPaths.root().resolve("contracts/out/RentalMarket.bin").toString(),
+						"TLS_DIR", tls.toString(), "GPUFLOW_PUBLIC_URL", "https://gpu.example.org:8082");
+
+				Result first = deploy(scriptEnv);
+				assertThat(first.exit()).as(first.output()).isZero();
+				String certificate = Files.readString(tls.resolve("tls.crt"));
+				Result again = deploy(scriptEnv);
+				assertThat(again.exit()).as(again.output()).isZero();
+
+				assertThat(Files.readString(tls.resolve("tls.crt"))).as("made once").isEqualTo(certificate);
+				assertThat(PosixFilePermissions.toString(
+						Files.getPosixFilePermissions(tls.resolve("tls.key")))).isEqualTo("rw-------");
+				Certificate parsed = CertificateFactory.getInstance("X.509")
+					.generateCertificate(new ByteArrayInputStream(certificate.getBytes(StandardCharsets.US_ASCII)));
+				String pin = Numeric.toHexString(MessageDigest.getInstance("SHA-256")
+					.digest(parsed.getPublicKey().getEncoded()));
+				RentalMarketClient market = RentalMarketClient.at(anvil, (String) env.get("RENTAL_CONTRACT"));
+				assertThat(market.hostEndpoint((String) env.get("HOST_ID")))
+					.isEqualTo(new RentalMarketClient.HostEndpoint("https://gpu.example.org:8082", pin));
+			}
+			// compose hands the same files to the agent, which serves them
+			assertThat((String) env.get("TLS_DIR")).isEqualTo("/tls");
+			assertThat(list(map(services.get("deployer")).get("volumes"))).contains("agent-tls:/tls");
+			assertThat(list(agent().get("volumes"))).contains("agent-tls:/etc/gpuflow/tls:ro");
+			assertThat(agentEnvironment()).containsEntry("GPUFLOW_TLS_CERT_FILE", "/etc/gpuflow/tls/tls.crt")
+				.containsEntry("GPUFLOW_TLS_KEY_FILE", "/etc/gpuflow/tls/tls.key");
+			assertThat(defaultOf((String) agentEnvironment().get("GPUFLOW_PUBLIC_URL")))
+				.isEqualTo(defaultOf((String) env.get("GPUFLOW_PUBLIC_URL"))).startsWith("https://");
 		}
 
 		@Test

@@ -211,6 +211,62 @@ class HelmChartTest {
 	}
 
 	@Nested
+	class Tls {
+
+		@Test
+		void byDefaultTheAgentMakesItsOwnCertificateAndProbesStayOnThePlainManagementPort(@TempDir Path dir)
+				throws IOException {
+			Manifests manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED));
+			assertThat(value(manifests.env().get("GPUFLOW_TLS"))).isEqualTo("auto");
+			assertThat(manifests.env()).doesNotContainKeys("GPUFLOW_TLS_CERT_FILE", "GPUFLOW_TLS_KEY_FILE");
+			// TLS is the renter port's; the probes use the management port, which is plain HTTP.
+			for (String probe : List.of("readinessProbe", "livenessProbe")) {
+				assertThat(map(map(manifests.agent().get(probe)).get("httpGet"))).containsEntry("port", "management")
+					.doesNotContainEntry("scheme", "HTTPS");
+			}
+		}
+
+		@Test
+		void anExistingTlsSecretIsMountedAndNamedToTheAgent(@TempDir Path dir) throws IOException {
+			Manifests manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED
+					+ "tls:\n  existingSecret: gpu-node-tls\n"));
+			assertThat(value(manifests.env().get("GPUFLOW_TLS_CERT_FILE"))).isEqualTo("/etc/gpuflow/tls/tls.crt");
+			assertThat(value(manifests.env().get("GPUFLOW_TLS_KEY_FILE"))).isEqualTo("/etc/gpuflow/tls/tls.key");
+			assertThat(manifests.mountPath("tls")).isEqualTo("/etc/gpuflow/tls");
+			assertThat(map(manifests.volume("tls").get("secret")).get("secretName")).isEqualTo("gpu-node-tls");
+		}
+
+		@Test
+		void certManagerIssuesACertificateWhoseKeyRenewalsKeep(@TempDir Path dir) throws IOException {
+			Manifests manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED + """
+					tls:
+					  certManager:
+					    enabled: true
+					    issuerRef: {name: letsencrypt}
+					    dnsNames: [gpu-1.example.org]
+					"""));
+			Map<String, Object> certificate = manifests.one("Certificate");
+			Map<String, Object> spec = map(certificate.get("spec"));
+			assertThat(spec.get("dnsNames")).isEqualTo(List.of("gpu-1.example.org"));
+			assertThat(map(spec.get("privateKey"))).containsEntry("rotationPolicy", "Never");
+			assertThat(map(manifests.volume("tls").get("secret")).get("secretName")).isEqualTo(spec.get("secretName"));
+			assertThatThrownBy(() -> render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED
+					+ "tls:\n  certManager:\n    enabled: true\n    dnsNames: [a.example.org]\n")))
+				.hasMessageContaining("tls.certManager.issuerRef.name is required");
+		}
+
+		@Test
+		void offIsPlainHttpBehindAProxy(@TempDir Path dir) throws IOException {
+			Manifests manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED
+					+ "tls:\n  mode: \"off\"\n  existingSecret: ignored\n"));
+			assertThat(value(manifests.env().get("GPUFLOW_TLS"))).isEqualTo("off");
+			assertThat(manifests.env()).doesNotContainKey("GPUFLOW_TLS_CERT_FILE");
+			assertThat(map(map(manifests.agent().get("readinessProbe")).get("httpGet"))).containsEntry("port", "management");
+		}
+
+	}
+
+	@Nested
 	class NonDefaults {
 
 		final Manifests manifests;

@@ -39,6 +39,9 @@ public final class AgentContext implements AutoCloseable {
 		properties.put("gpuflow.wireguard.enabled", "false");
 		properties.put("gpuflow.chain.autostart", "true");
 		properties.put("gpuflow.key-encryption-key", java.util.Base64.getEncoder().encodeToString(new byte[32]));
+		// Plain HTTP and no rate limit: these tests are not about TLS or limits (their own tests are).
+		properties.put("gpuflow.tls", "off");
+		properties.put("gpuflow.rate-limit", "0");
 		return properties;
 	}
 
