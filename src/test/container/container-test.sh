@@ -69,7 +69,7 @@ cleanup() {
 	fi
 	ip link del "$VETH" 2>/dev/null
 	rm -f "/var/run/wireguard/$RENTER_WG.sock"
-	podman rm -f -t 5 "$K8S_CONTAINER" "$NONROOT_CONTAINER" >/dev/null 2>&1
+	podman rm -f -v -t 5 "$K8S_CONTAINER" "$NONROOT_CONTAINER" >/dev/null 2>&1
 	"${COMPOSE[@]}" down >/dev/null 2>&1
 	rm -rf "$STATE"
 	say "removed everything of run $RUN_ID"
