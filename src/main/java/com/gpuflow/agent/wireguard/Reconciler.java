@@ -176,7 +176,7 @@ public class Reconciler {
 		this.endedWhileUnreachable = Counter.builder("gpuflow.reconcile.removed.while.db.unreachable")
 			.description("Peers removed at their last known endsAt while the database could not be read")
 			.register(meters);
-		this.reads = new DesiredReads(sessions, readThreads);
+		this.reads = new DesiredReads(sessions, readThreads, this::requestPass);
 		this.interfaceRestores = Counter.builder("gpuflow.wireguard.interface.restores")
 			.description("Times the interface was found missing or dead and re-created")
 			.register(meters);
