@@ -39,6 +39,8 @@ final class DesiredReads {
 
 	private CompletableFuture<List<DesiredPeer>> pending;
 
+	private boolean stale;
+
 	/**
 	 * @param onLateAnswer called when a read that was given up on returns after all
 	 */
@@ -46,6 +48,11 @@ final class DesiredReads {
 		this.sessions = sessions;
 		this.executor = executor;
 		this.onLateAnswer = onLateAnswer;
+	}
+
+	/** Whether the last answer was one that came late: the caller should read again soon. */
+	boolean wasStale() {
+		return stale;
 	}
 
 	/**
@@ -61,10 +68,13 @@ final class DesiredReads {
 			CompletableFuture<List<DesiredPeer>> late = pending;
 			pending = null;
 			if (!late.isCompletedExceptionally()) {
-				// Taken at an earlier instant: drop what has ended since.
+				// Taken at an earlier instant: drop what has ended since. Changes made after it was
+				// taken are missing from it; see wasStale().
+				stale = true;
 				return late.join().stream().filter(peer -> peer.endsAt().isAfter(now)).toList();
 			}
 		}
+		stale = false;
 		CompletableFuture<List<DesiredPeer>> read = CompletableFuture.supplyAsync(() -> sessions.desiredPeers(now), executor);
 		try {
 			return read.get(wait.toNanos(), TimeUnit.NANOSECONDS);
