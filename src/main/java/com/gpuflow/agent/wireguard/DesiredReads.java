@@ -16,8 +16,9 @@ import com.gpuflow.agent.rental.SessionPort;
  * Reads the wanted peers with a bound on the wait. A database that stops answering (a black-holed
  * connection) would otherwise hold the pass for the driver's socket timeout, and a peer whose
  * endsAt falls in that wait would outlive its rental. The read goes on in the background; while it
- * has not returned no second one is started, and an answer that comes late is used by the next
- * pass (so a slow but working database still converges). Touched by the pass thread only.
+ * has not returned no second one is started, and an answer that comes late asks for a pass at once,
+ * which uses it (so a slow but working database converges as fast as it answers). Touched by the
+ * pass thread only.
  */
 final class DesiredReads {
 
@@ -34,11 +35,24 @@ final class DesiredReads {
 
 	private final Executor executor;
 
+	private final Runnable onLateAnswer;
+
 	private CompletableFuture<List<DesiredPeer>> pending;
 
-	DesiredReads(SessionPort sessions, Executor executor) {
+	private boolean stale;
+
+	/**
+	 * @param onLateAnswer called when a read that was given up on returns after all
+	 */
+	DesiredReads(SessionPort sessions, Executor executor, Runnable onLateAnswer) {
 		this.sessions = sessions;
 		this.executor = executor;
+		this.onLateAnswer = onLateAnswer;
+	}
+
+	/** Whether the last answer was one that came late: the caller should read again soon. */
+	boolean wasStale() {
+		return stale;
 	}
 
 	/**
@@ -54,10 +68,13 @@ final class DesiredReads {
 			CompletableFuture<List<DesiredPeer>> late = pending;
 			pending = null;
 			if (!late.isCompletedExceptionally()) {
-				// Taken at an earlier instant: drop what has ended since.
+				// Taken at an earlier instant: drop what has ended since. Changes made after it was
+				// taken are missing from it; see wasStale().
+				stale = true;
 				return late.join().stream().filter(peer -> peer.endsAt().isAfter(now)).toList();
 			}
 		}
+		stale = false;
 		CompletableFuture<List<DesiredPeer>> read = CompletableFuture.supplyAsync(() -> {
 			sessions.settleDue(now);
 			return sessions.desiredPeers(now);
@@ -67,6 +84,7 @@ final class DesiredReads {
 		}
 		catch (TimeoutException e) {
 			pending = read;
+			read.whenComplete((answer, failure) -> onLateAnswer.run());
 			throw new NoAnswer("the database did not answer within " + wait.toMillis() + " ms");
 		}
 		catch (ExecutionException e) {

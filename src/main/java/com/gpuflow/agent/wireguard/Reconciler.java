@@ -121,7 +121,12 @@ public class Reconciler {
 
 	private final DesiredReads reads;
 
-	private final ExecutorService readThreads = Executors.newVirtualThreadPerTaskExecutor();
+	/**
+	 * Platform threads, not virtual ones: the read must not wait for a carrier thread while the
+	 * application's virtual threads crowd the two a small host has.
+	 */
+	private final ExecutorService readThreads = Executors.newCachedThreadPool(
+			runnable -> Thread.ofPlatform().name("wg-desired-read").daemon().unstarted(runnable));
 
 	private volatile String isolationProblem = "";
 
@@ -178,7 +183,7 @@ public class Reconciler {
 		this.endedWhileUnreachable = Counter.builder("gpuflow.reconcile.removed.while.db.unreachable")
 			.description("Peers removed at their last known endsAt while the database could not be read")
 			.register(meters);
-		this.reads = new DesiredReads(sessions, readThreads);
+		this.reads = new DesiredReads(sessions, readThreads, this::requestPass);
 		this.interfaceRestores = Counter.builder("gpuflow.wireguard.interface.restores")
 			.description("Times the interface was found missing or dead and re-created")
 			.register(meters);
@@ -330,6 +335,10 @@ public class Reconciler {
 		}
 		lastDesired.remember(wanted);
 		reportOfflineRemovals();
+		if (reads.wasStale()) {
+			// Session changes since that late read (their events found this pass busy) need a fresh one.
+			requestPass();
+		}
 
 		WgDump live;
 		try {
