@@ -238,8 +238,8 @@ function seconds(value) {
 
 function percent(ratio) {
   if (ratio === null || ratio === undefined) return "–";
-  const value = ratio * 100;
-  return (value >= 99.95 || value === 0 ? value.toFixed(0) : value.toFixed(1)) + " %";
+  const value = Math.round(ratio * 1000) / 10;
+  return (Number.isInteger(value) ? value.toFixed(0) : value.toFixed(1)) + " %";
 }
 
 const haveCharts = () => typeof uPlot === "function";

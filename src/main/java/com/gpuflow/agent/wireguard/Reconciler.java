@@ -364,7 +364,7 @@ public class Reconciler {
 		WgDump after = live;
 		if (!plan.isEmpty()) {
 			try {
-				recordFinalCounters(plan);
+				recordFinalCounters(plan, live);
 				wireGuard.wg().apply(WgBatch.render(plan.withAddedEndpoints(lastEndpoints(wanted, plan))));
 				// Read back: what the device holds now is what we report, and it proves the apply.
 				after = wireGuard.wg().dump();
@@ -651,11 +651,13 @@ public class Reconciler {
 	}
 
 	/**
-	 * Reads the counters of the peers the plan removes right before removing them, so what flowed
-	 * after the last pass still reaches the session's figures. A failure here never holds up a
+	 * Records the counters of the peers the plan removes, as read just before the removal, so what
+	 * flowed after the last pass still reaches the session's figures. {@code live} was read after
+	 * the sessions, only the diff lies between it and the removal: a second read would cost a dump
+	 * (0.1 s at 10,000 peers) for the few bytes of a millisecond. A failure here never holds up a
 	 * removal: the figures are then those of the last pass.
 	 */
-	private void recordFinalCounters(PeerPlan plan) {
+	private void recordFinalCounters(PeerPlan plan, WgDump live) {
 		if (plan.removals().isEmpty()) {
 			return;
 		}
@@ -663,7 +665,7 @@ public class Reconciler {
 			Set<String> removed = new HashSet<>();
 			plan.removals().forEach(peer -> removed.add(peer.publicKey()));
 			List<PeerObservation> finals = new ArrayList<>();
-			for (LivePeer peer : wireGuard.wg().dump().peers()) {
+			for (LivePeer peer : live.peers()) {
 				if (removed.contains(peer.publicKey())) {
 					finals.add(new PeerObservation(peer.publicKey(), peer.peer().endpoint(), peer.latestHandshake(),
 							peer.rxBytes(), peer.txBytes()));
