@@ -17,6 +17,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 
 import static org.springframework.web.reactive.function.server.RequestPredicates.GET;
 import static org.springframework.web.reactive.function.server.RequestPredicates.POST;
+import static org.springframework.web.reactive.function.server.RequestPredicates.PUT;
 import static org.springframework.web.reactive.function.server.RouterFunctions.route;
 
 @Configuration(proxyBeanMethods = false)
@@ -27,7 +28,8 @@ class RenterApiConfiguration {
 		return route(GET("/v1/rentals/{id}"), handler::rental)
 			.andRoute(POST("/v1/rentals/{id}/challenge"), handler::challenge)
 			.andRoute(POST("/v1/rentals/{id}/config"), handler::config)
-			.andRoute(POST("/v1/rentals/{id}/rekey"), handler::rekey);
+			.andRoute(POST("/v1/rentals/{id}/rekey"), handler::rekey)
+			.andRoute(PUT("/v1/rentals/{id}/ssh-keys"), handler::sshKeys);
 	}
 
 	/**

@@ -5,7 +5,9 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.Optional;
+import java.util.stream.Collectors;
 
 import com.gpuflow.agent.audit.AuditKind;
 import com.gpuflow.agent.audit.AuditLog;
@@ -14,6 +16,8 @@ import com.gpuflow.agent.keys.RenterKeyVault;
 import com.gpuflow.agent.keys.ServerIdentity;
 import com.gpuflow.agent.keys.WireGuardKeys;
 import com.gpuflow.agent.rental.SessionsChanged;
+import com.gpuflow.agent.rental.SshKeys;
+import com.gpuflow.agent.rental.SshPublicKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -82,9 +86,12 @@ class RenterService {
 
 	private final IssuingLookups lookups;
 
+	private final SshKeys sshKeys;
+
 	RenterService(Rentals rentals, AuditLog audit, TransactionTemplate transactions, ApplicationEventPublisher events,
 			ChainIdSource chainId, ServerIdentity server, RenterKeyVault keys, AgentSettings settings, Clock clock,
-			ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups) {
+			ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups, SshKeys sshKeys) {
+		this.sshKeys = sshKeys;
 		this.nonces = nonces;
 		this.spent = spent;
 		this.lookups = lookups;
@@ -200,6 +207,25 @@ class RenterService {
 		events.publishEvent(new SessionsChanged("rekeyed rental " + id));
 		log.info("rekeyed rental {}", id);
 		return new Delivery(id, render(pair.privateKey(), session));
+	}
+
+	/**
+	 * Replaces the SSH keys of the rental's session after an {@code ssh-keys} challenge, and records
+	 * {@code ssh_keys_set} with the keys' fingerprints. The keys stop being answered to sshd the moment
+	 * the session is no longer ACTIVE.
+	 */
+	void setSshKeys(RentalId id, SignedRequest request, List<SshPublicKey> keys) {
+		Instant now = clock.instant();
+		Rentals.Session session = authorize(id, Purpose.SSH_KEYS, request.message(), request.signature());
+		transactions.executeWithoutResult(tx -> {
+			audit.lockChain();
+			if (!sshKeys.replace(session.id(), keys, now)) {
+				throw ApiProblem.ended(id);
+			}
+			audit.append(session.id(), id.value(), AuditKind.SSH_KEYS_SET, keys.size() + (keys.size() == 1 ? " key: " : " keys: ")
+					+ keys.stream().map(SshPublicKey::toString).collect(Collectors.joining(", ")));
+		});
+		log.info("set {} SSH key(s) of rental {}", keys.size(), id);
 	}
 
 	/**

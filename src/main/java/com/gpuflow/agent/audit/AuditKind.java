@@ -4,7 +4,7 @@ package com.gpuflow.agent.audit;
 public enum AuditKind {
 
 	CREATED, CONFIRMED, PEER_ADDED, CONFIG_DELIVERED, HANDSHAKE_FIRST, EXTENDED, ENDED, EXPIRED, PEER_REMOVED,
-	KEY_DESTROYED, REKEYED, REORGED_OUT;
+	KEY_DESTROYED, REKEYED, REORGED_OUT, SSH_KEYS_SET;
 
 	public String code() {
 		return name().toLowerCase(java.util.Locale.ROOT);

@@ -38,7 +38,7 @@ class RenterDatabaseDownTests {
 				}, () -> 31337L, () -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==",
 				new com.gpuflow.agent.keys.RenterKeyVault(settings), settings, Clock.systemUTC(),
 				new ChallengeNonce(new byte[32]), new SpentNonces(JdbcClient.create(nowhere), settings),
-				new IssuingLookups(rentals));
+				new IssuingLookups(rentals), null);
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 
