@@ -46,12 +46,12 @@ class SessionPeers implements SessionPort {
 			lifecycle.expireDue(now);
 			lifecycle.assignWaitingAddresses(now);
 			return jdbc.sql("""
-					select id, peer_public_key, host(tunnel_ip), confirmed_at from sessions
+					select id, peer_public_key, host(tunnel_ip), confirmed_at, ends_at from sessions
 					where host_id = ? and state = 'ACTIVE' and ends_at > ?
 					  and peer_public_key is not null and tunnel_ip is not null""")
 				.params(hostId, Timestamp.from(now))
 				.query((rs, n) -> new DesiredPeer(rs.getLong(1), rs.getString(2), rs.getString(3),
-						rs.getTimestamp(4).toInstant()))
+						rs.getTimestamp(4).toInstant(), rs.getTimestamp(5).toInstant()))
 				.list();
 		});
 	}
@@ -87,6 +87,15 @@ class SessionPeers implements SessionPort {
 
 	@Override
 	public void peersRemoved(Collection<String> publicKeys, Instant at) {
+		removed(publicKeys, at, "");
+	}
+
+	@Override
+	public void peersRemovedWhileUnreachable(Collection<String> publicKeys, Instant at) {
+		removed(publicKeys, at, "; removed at " + at + " while the database was unreachable");
+	}
+
+	private void removed(Collection<String> publicKeys, Instant at, String note) {
 		if (publicKeys.isEmpty()) {
 			return;
 		}
@@ -103,7 +112,7 @@ class SessionPeers implements SessionPort {
 			for (Holder holder : holders) {
 				jdbc.sql("update sessions set peer_removed_at = ? where id = ?").params(Timestamp.from(at), holder.id()).update();
 				audit.append(holder.id(), holder.rentalId().toBigIntegerExact(), AuditKind.PEER_REMOVED,
-						"session " + holder.state().toLowerCase());
+						"session " + holder.state().toLowerCase() + note);
 			}
 		});
 	}

@@ -31,6 +31,15 @@ public interface SessionPort {
 	/** Peers (by public key) just removed from the interface: records peer_removed for their sessions. */
 	void peersRemoved(Collection<String> publicKeys, Instant at);
 
+	/**
+	 * Peers the reconciler removed while the database could not be read, because their sessions'
+	 * last known endsAt had passed: recorded like {@link #peersRemoved}, once the database is back,
+	 * with {@code at} the time they really went.
+	 */
+	default void peersRemovedWhileUnreachable(Collection<String> publicKeys, Instant at) {
+		peersRemoved(publicKeys, at);
+	}
+
 	/** Per peer, what the device saw, only for peers whose figures changed since the last call. */
 	void observed(Collection<PeerObservation> observations, Instant at);
 

@@ -36,8 +36,14 @@ import org.slf4j.LoggerFactory;
  * never concurrently; a burst of change events coalesces into one pass in flight and one queued.
  *
  * <p>
- * A failure to read the wanted peers (database down) is never a reason to remove a peer: the pass
- * then changes nothing, and says so in health, a metric and the log.
+ * A failure to read the wanted peers (database down) is never a reason to remove a peer. The pass
+ * then goes by the last peers it read ({@link LastDesired}): it removes those whose endsAt has
+ * passed by the agent's clock, on time, and nothing else, and records the removals once the
+ * database is back. It says so in health, a metric and the log.
+ *
+ * <p>
+ * Every pass also checks the isolation rules ({@link Firewall}) and restores them when they were
+ * deleted or edited, whether or not the database can be read.
  */
 public class Reconciler {
 
@@ -45,6 +51,12 @@ public class Reconciler {
 
 	/** Scheduling slack so a pass at a deadline runs just after it, when the session has ended. */
 	private static final Duration DEADLINE_MARGIN = Duration.ofMillis(5);
+
+	/**
+	 * The least a read of the wanted peers is waited for. Near an endsAt the wait shrinks towards
+	 * this, so a database that stopped answering delays a due removal by at most this much.
+	 */
+	private static final Duration MIN_READ_WAIT = Duration.ofSeconds(1);
 
 	public enum Outcome {
 
@@ -99,6 +111,16 @@ public class Reconciler {
 
 	private final Set<String> unreportedRemovals = new TreeSet<>();
 
+	/** What the last successful read wanted, with endsAt: the guide while the database is away. */
+	private final LastDesired lastDesired = new LastDesired();
+
+	/** Peers removed while the database was unreachable, with when: recorded once it is back. */
+	private final Map<String, Instant> unreportedOfflineRemovals = new LinkedHashMap<>();
+
+	private final DesiredReads reads;
+
+	private volatile String isolationProblem = "";
+
 	private volatile PassResult lastResult;
 
 	private volatile LazySnapshot snapshot = new LazySnapshot(null, List.of(), Instant.EPOCH);
@@ -121,6 +143,10 @@ public class Reconciler {
 
 	private final Counter interfaceRestores;
 
+	private final Counter firewallRepairs;
+
+	private final Counter endedWhileUnreachable;
+
 	private final Timer confirmationToLive;
 
 	Reconciler(SessionPort sessions, WireGuardInterface wireGuard, Clock clock, MeterRegistry meters, int keepalive,
@@ -142,6 +168,11 @@ public class Reconciler {
 		this.driftAdds = driftCounter(meters, "add");
 		this.driftRemovals = driftCounter(meters, "remove");
 		this.driftUpdates = driftCounter(meters, "update");
+		this.firewallRepairs = driftCounter(meters, "firewall");
+		this.endedWhileUnreachable = Counter.builder("gpuflow.reconcile.removed.while.db.unreachable")
+			.description("Peers removed at their last known endsAt while the database could not be read")
+			.register(meters);
+		this.reads = new DesiredReads(sessions, Executors.newVirtualThreadPerTaskExecutor());
 		this.interfaceRestores = Counter.builder("gpuflow.wireguard.interface.restores")
 			.description("Times the interface was found missing or dead and re-created")
 			.register(meters);
@@ -233,6 +264,24 @@ public class Reconciler {
 		return dbUnreachable.count();
 	}
 
+	/** Whether the isolation rules were in place (or restored) at the last check. */
+	boolean isolationInPlace() {
+		return wireGuard.firewall().inPlace();
+	}
+
+	/** Why the isolation rules could not be installed, or empty. */
+	String isolationProblem() {
+		return isolationProblem;
+	}
+
+	String isolationTable() {
+		return wireGuard.firewall().table();
+	}
+
+	double firewallRepairs() {
+		return firewallRepairs.count();
+	}
+
 	private void runPassQuietly() {
 		try {
 			runPass();
@@ -261,17 +310,19 @@ public class Reconciler {
 
 	private PassResult pass(long started) {
 		Instant now = clock.instant();
+		convergeFirewall();
 		List<DesiredPeer> wanted;
 		try {
-			wanted = sessions.desiredPeers(now);
+			wanted = reads.read(now, readWait(now));
 		}
 		catch (RuntimeException e) {
 			dbUnreachable.increment();
 			inSync = false;
-			log.warn("Could not read the wanted peers ({}); leaving {} exactly as it is", e.toString(), wireGuard.name());
-			schedule(interval);
-			return result(now, Outcome.DESIRED_UNAVAILABLE, PeerPlan.EMPTY, 0, started, e.toString());
+			// The read may have waited until a deadline: judge endsAt by the clock now, not at the start.
+			return failStatic(clock.instant(), started, e);
 		}
+		lastDesired.remember(wanted);
+		reportOfflineRemovals();
 
 		WgDump live;
 		try {
@@ -331,6 +382,103 @@ public class Reconciler {
 			return result(now, Outcome.APPLY_FAILED, plan, drift, started, "interface differs after apply");
 		}
 		return result(now, plan.isEmpty() ? Outcome.IN_SYNC : Outcome.APPLIED, plan, drift, started, "");
+	}
+
+	/** Restores the isolation rules if they were deleted or edited; counts the repair. */
+	private void convergeFirewall() {
+		try {
+			if (wireGuard.firewall().converge() == Firewall.Check.RESTORED) {
+				firewallRepairs.increment();
+			}
+			isolationProblem = "";
+		}
+		catch (RuntimeException e) {
+			isolationProblem = e.getMessage();
+			log.error("The isolation rules of {} are not in place and could not be installed: {}", wireGuard.name(),
+					e.getMessage());
+		}
+	}
+
+	/** How long to wait for the database: not past the next known endsAt (but {@link #MIN_READ_WAIT}), nor an interval. */
+	private Duration readWait(Instant now) {
+		Duration wait = interval;
+		Optional<Instant> end = lastDesired.earliestEnd();
+		if (end.isPresent() && Duration.between(now, end.get()).compareTo(wait) < 0) {
+			wait = Duration.between(now, end.get());
+		}
+		return wait.compareTo(MIN_READ_WAIT) < 0 ? MIN_READ_WAIT : wait;
+	}
+
+	/**
+	 * The database cannot be read: remove the peers whose last known endsAt has passed, change
+	 * nothing else, and come back at the next endsAt.
+	 */
+	private PassResult failStatic(Instant now, long started, RuntimeException cause) {
+		List<DesiredPeer> ended = lastDesired.ended(now);
+		if (ended.isEmpty()) {
+			log.warn("Could not read the wanted peers ({}); leaving {} exactly as it is", cause.toString(), wireGuard.name());
+			scheduleWhileUnreachable();
+			return result(now, Outcome.DESIRED_UNAVAILABLE, PeerPlan.EMPTY, 0, started, cause.toString());
+		}
+		PeerPlan plan;
+		try {
+			WgDump live = wireGuard.wg().dump();
+			plan = PeerDiff.between(LastDesired.withoutEnded(live.configuredPeers(), ended), live.configuredPeers());
+			if (!plan.isEmpty()) {
+				wireGuard.wg().apply(WgBatch.render(plan));
+			}
+		}
+		catch (RuntimeException e) {
+			log.error("The database is unreachable and removing {} ended sessions' peers from {} failed: {}", ended.size(),
+					wireGuard.name(), e.getMessage());
+			schedule(MIN_READ_WAIT.compareTo(interval) < 0 ? MIN_READ_WAIT : interval);
+			return result(now, Outcome.APPLY_FAILED, PeerPlan.EMPTY, 0, started, e.getMessage());
+		}
+		Instant removedAt = clock.instant();
+		for (Peer removed : plan.removals()) {
+			unreportedOfflineRemovals.putIfAbsent(removed.publicKey(), removedAt);
+		}
+		endedWhileUnreachable.increment(plan.removals().size());
+		lastDesired.forget(ended);
+		// A peer put back after an extension is a session change, not drift.
+		lastConverged = null;
+		log.warn("Could not read the wanted peers ({}); removed {} peers of {} whose rentals ended by their last known endsAt",
+				cause.toString(), plan.removals().size(), wireGuard.name());
+		scheduleWhileUnreachable();
+		return result(now, Outcome.DESIRED_UNAVAILABLE, plan, 0, started, cause.toString());
+	}
+
+	/** Next pass at the next known endsAt, or after an interval. */
+	private void scheduleWhileUnreachable() {
+		Instant now = clock.instant();
+		Duration delay = interval;
+		Optional<Instant> next = lastDesired.nextEnd(now);
+		if (next.isPresent()) {
+			Duration until = Duration.between(now, next.get()).plus(DEADLINE_MARGIN);
+			if (until.compareTo(delay) < 0) {
+				delay = until;
+			}
+		}
+		schedule(delay);
+	}
+
+	/** Removals made while the database was away, recorded with when they happened; retried until they are. */
+	private void reportOfflineRemovals() {
+		if (unreportedOfflineRemovals.isEmpty()) {
+			return;
+		}
+		Map<Instant, List<String>> byTime = new java.util.TreeMap<>();
+		unreportedOfflineRemovals.forEach((key, at) -> byTime.computeIfAbsent(at, t -> new ArrayList<>()).add(key));
+		try {
+			for (Map.Entry<Instant, List<String>> removal : byTime.entrySet()) {
+				sessions.peersRemovedWhileUnreachable(removal.getValue(), removal.getKey());
+				removal.getValue().forEach(unreportedOfflineRemovals::remove);
+			}
+		}
+		catch (RuntimeException e) {
+			log.warn("Could not record the peers removed while the database was unreachable ({}); retrying next pass",
+					e.toString());
+		}
 	}
 
 	/** Reads the interface; if it is gone (deleted, wireguard-go killed), re-creates it first. */

@@ -7,6 +7,7 @@ import java.util.List;
 
 import io.micrometer.core.instrument.MeterRegistry;
 
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.context.annotation.Bean;
@@ -28,14 +29,15 @@ import com.gpuflow.agent.rental.SessionsChanged;
 class WireGuardConfiguration {
 
 	@Bean
-	Reconciler reconciler(AgentSettings settings, SessionPort sessions, Clock clock, MeterRegistry meters) {
+	Reconciler reconciler(AgentSettings settings, SessionPort sessions, Clock clock, MeterRegistry meters,
+			@Value("${management.server.port:9082}") int managementPort) {
 		TunnelNetwork network = settings.wgCidr();
 		String address = TunnelNetwork.toDotted(network.serverAddress()) + "/" + network.prefixLength();
 		ReconcilerHolder holder = new ReconcilerHolder();
 		WireGuardInterface wireGuard = new WireGuardInterface(
 				new WireGuardInterface.Spec(settings.wgInterface(), settings.wgPort(), address, settings.wgPrivateKeyFile(),
 						settings.wgImplementation(), WireGuardInterface.Tools.standard()),
-				new CommandRunner(Duration.ofSeconds(120)), holder::requestPass);
+				new CommandRunner(Duration.ofSeconds(120)), holder::requestPass, managementPort);
 		Reconciler reconciler = new Reconciler(sessions, wireGuard, clock, meters, settings.wgKeepalive(),
 				settings.reconcileInterval());
 		holder.reconciler = reconciler;
@@ -56,6 +58,17 @@ class WireGuardConfiguration {
 	@Bean
 	WireGuardHealthIndicator wireguardHealthIndicator(Reconciler reconciler) {
 		return new WireGuardHealthIndicator(reconciler);
+	}
+
+	@Bean
+	IsolationHealthIndicator isolationHealthIndicator(Reconciler reconciler) {
+		return new IsolationHealthIndicator(reconciler);
+	}
+
+	/** Named so: the readiness group in application.yml includes {@code wireguardInterface}. */
+	@Bean
+	InterfaceHealthIndicator wireguardInterfaceHealthIndicator(Reconciler reconciler) {
+		return new InterfaceHealthIndicator(reconciler);
 	}
 
 	@Bean

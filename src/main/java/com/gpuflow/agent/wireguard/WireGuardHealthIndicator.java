@@ -30,6 +30,7 @@ class WireGuardHealthIndicator implements HealthIndicator {
 		details.put("present", reconciler.interfacePresent());
 		details.put("peersMatchSessions", reconciler.inSync());
 		details.put("dbUnreachablePasses", (long) reconciler.dbUnreachablePasses());
+		details.put("isolationInPlace", reconciler.isolationInPlace());
 		var last = reconciler.lastResult();
 		if (last.isEmpty()) {
 			return Health.unknown().withDetails(details).withDetail("lastPass", "none yet").build();

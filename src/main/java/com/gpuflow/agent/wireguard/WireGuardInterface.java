@@ -22,7 +22,7 @@ import com.gpuflow.agent.keys.WireGuardKeys;
 /**
  * Brings the agent's interface into being and keeps it there: the link (kernel module when
  * allowed and available, else a supervised wireguard-go), the server key, listen port, address,
- * link up, and the nftables rule that keeps renters from reaching each other. Every step is
+ * link up, and the nftables rules that confine renters ({@link Firewall}). Every step is
  * idempotent, so the reconciler calls {@link #ensure()} whenever the interface looks gone or
  * broken. It never touches peers: the reconcile pass refills them from the database.
  */
@@ -33,6 +33,9 @@ class WireGuardInterface {
 	private static final int CAP_NET_ADMIN = 12;
 
 	private static final int WIREGUARD_GO_ATTEMPTS = 3;
+
+	/** The SPEC's default MANAGEMENT_PORT. */
+	static final int DEFAULT_MANAGEMENT_PORT = 9082;
 
 	/**
 	 * @param name the interface (unique across network namespaces: wireguard-go's socket
@@ -66,6 +69,8 @@ class WireGuardInterface {
 
 	private final Runnable onDeath;
 
+	private final Firewall firewall;
+
 	private volatile Kind kind;
 
 	private volatile Process wireguardGo;
@@ -80,10 +85,19 @@ class WireGuardInterface {
 	 * @param onDeath called when a wireguard-go started here exits, so a pass can restore it
 	 */
 	WireGuardInterface(Spec spec, CommandRunner runner, Runnable onDeath) {
+		this(spec, runner, onDeath, DEFAULT_MANAGEMENT_PORT);
+	}
+
+	/**
+	 * @param managementPort MANAGEMENT_PORT, which the isolation rules keep renters from
+	 */
+	WireGuardInterface(Spec spec, CommandRunner runner, Runnable onDeath, int managementPort) {
 		this.spec = spec;
 		this.runner = runner;
 		this.wg = new WgCommand(spec.tools().wg(), spec.name(), runner);
 		this.onDeath = onDeath;
+		this.firewall = new Firewall(new IsolationRules.Spec(nftTable(spec.name()), spec.name(), spec.address(), managementPort),
+				spec.tools().nft(), runner);
 	}
 
 	String name() {
@@ -103,8 +117,18 @@ class WireGuardInterface {
 		return publicKey;
 	}
 
+	/** The agent's nftables table: one per interface, so agents of several interfaces do not share one. */
 	String nftTable() {
-		return "gpuflow_" + spec.name().replaceAll("[^A-Za-z0-9_]", "_");
+		return nftTable(spec.name());
+	}
+
+	private static String nftTable(String interfaceName) {
+		return "gpuflow_" + interfaceName.replaceAll("[^A-Za-z0-9_]", "_");
+	}
+
+	/** The isolation rules of this interface. */
+	Firewall firewall() {
+		return firewall;
 	}
 
 	/**
@@ -152,38 +176,14 @@ class WireGuardInterface {
 		}
 	}
 
-	/** Whether the isolation table is in place (deleted by hand would let renters reach each other). */
+	/** Whether the isolation table is in place as installed (deleted or edited would weaken isolation). */
 	boolean isolationInstalled() {
-		try {
-			runner.run("nft list table inet " + nftTable(),
-					List.of(spec.tools().nft(), "list", "table", "inet", nftTable()), Optional.empty());
-			return true;
-		}
-		catch (WgCommandException e) {
-			return false;
-		}
+		return firewall.matches();
 	}
 
-	/**
-	 * Drops traffic that enters the interface and would leave through it again: renter to renter.
-	 * In a table of the agent's own, so other firewall rules are neither needed nor disturbed, and
-	 * independent of net.ipv4.ip_forward. The table is replaced in one nft transaction, so there is
-	 * no moment without the rule.
-	 */
+	/** Installs the isolation rules ({@link IsolationRules}) in one atomic nft transaction. */
 	void installIsolation() {
-		String table = nftTable();
-		String name = spec.name();
-		String script = """
-				table inet %1$s {}
-				delete table inet %1$s
-				table inet %1$s {
-					chain forward {
-						type filter hook forward priority filter; policy accept;
-						iifname "%2$s" oifname "%2$s" counter drop comment "renters must not reach each other"
-					}
-				}
-				""".formatted(table, name);
-		runner.run("nft -f - (table inet " + table + ")", List.of(spec.tools().nft(), "-f", "-"), Optional.of(script));
+		firewall.install();
 	}
 
 	/**
@@ -192,13 +192,7 @@ class WireGuardInterface {
 	 */
 	synchronized void destroy() {
 		closing = true;
-		try {
-			runner.run("nft delete table", List.of(spec.tools().nft(), "delete", "table", "inet", nftTable()),
-					Optional.empty());
-		}
-		catch (WgCommandException e) {
-			// Already gone.
-		}
+		firewall.remove();
 		deleteLink();
 		Process process = wireguardGo;
 		if (process != null) {

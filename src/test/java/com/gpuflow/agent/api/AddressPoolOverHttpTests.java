@@ -64,6 +64,8 @@ class AddressPoolOverHttpTests {
 
 	String api;
 
+	String management;
+
 	@AfterEach
 	void cleanUp() {
 		RenterNamespace.closeAllInReverse(cleanup);
@@ -99,6 +101,7 @@ class AddressPoolOverHttpTests {
 		// Closed before the agent, so its graceful shutdown does not wait for this client's idle connections.
 		track(http::shutdownNow);
 		api = "http://127.0.0.1:" + agent.httpPort();
+		management = "http://127.0.0.1:" + agent.managementPort();
 		JdbcClient jdbc = agent.jdbc();
 
 		// A /29 has five renter addresses (.2 to .6; .1 is the server's): five rentals fill it.
@@ -227,7 +230,7 @@ class AddressPoolOverHttpTests {
 	}
 
 	double metric(String name) {
-		String text = send(HttpRequest.newBuilder(URI.create(api + "/actuator/prometheus")).GET()).body();
+		String text = send(HttpRequest.newBuilder(URI.create(management + "/actuator/prometheus")).GET()).body();
 		return text.lines()
 			.filter(line -> line.startsWith(name + "{") || line.startsWith(name + " "))
 			.mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))

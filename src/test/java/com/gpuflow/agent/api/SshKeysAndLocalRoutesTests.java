@@ -35,8 +35,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code PUT /v1/rentals/{id}/ssh-keys} on the renter port and the local routes on the management
  * port, over real HTTP against the agent and PostgreSQL, with keys made by ssh-keygen.
  */
-@TestPropertySource(properties = { "management.server.port=0", "management.server.address=127.0.0.1",
-		"gpuflow.trusted-proxies=127.0.0.1/32" })
+@TestPropertySource(properties = { "management.server.port=0", "gpuflow.trusted-proxies=127.0.0.1/32" })
 class SshKeysAndLocalRoutesTests extends RenterApiTestSupport {
 
 	static final Path KEYS;
@@ -237,9 +236,13 @@ class SshKeysAndLocalRoutesTests extends RenterApiTestSupport {
 
 	@Test
 	void localRoutesAreOnTheManagementPortOnlyAndRenterRoutesNotThere() {
-		web.get().uri("/v1/local/whois?ip=10.77.0.5").exchange().expectStatus().isNotFound();
+		Fixture fixture = session(KeySource.RENTER);
+		publisher.publishEvent(new SessionsChanged("test"));
+		management().get().uri("/v1/local/whois?ip=" + fixture.tunnelIp()).exchange().expectStatus().isOk();
+		web.get().uri("/v1/local/whois?ip=" + fixture.tunnelIp()).exchange().expectStatus().isNotFound();
 		web.get().uri("/v1/local/ssh/authorized-keys?user=root").exchange().expectStatus().isNotFound();
-		management().get().uri("/v1/rentals/1").exchange().expectStatus().isNotFound();
+		web.get().uri(fixture.path("")).exchange().expectStatus().isOk();
+		management().get().uri(fixture.path("")).exchange().expectStatus().isNotFound();
 	}
 
 	@Test

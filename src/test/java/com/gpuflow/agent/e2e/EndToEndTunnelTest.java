@@ -111,6 +111,7 @@ class EndToEndTunnelTest {
 		OffsetClock clock = new OffsetClock();
 		AgentContext agent = track(AgentContext.start(properties, clock));
 		String api = "http://127.0.0.1:" + agent.httpPort();
+		String management = "http://127.0.0.1:" + agent.managementPort();
 
 		TunnelService service = track(new TunnelService(serverIp));
 
@@ -162,12 +163,12 @@ class EndToEndTunnelTest {
 		// Database unreachable: the interface keeps its peers, and the tunnel keeps working.
 		databaseProxy.cut();
 		Eventually.await(Duration.ofSeconds(15), "a reconcile pass noticed the database is down",
-				() -> health(api).path("components").path("wireguard").toString().contains("DEGRADED"));
+				() -> health(management).path("components").path("wireguard").toString().contains("DEGRADED"));
 		assertThat(peers()).contains(alicePublic, bob.publicKey());
 		assertThat(read(alice, serverIp, service.port())).contains("hello");
 		databaseProxy.restore();
 		Eventually.await(Duration.ofSeconds(15), "converged again after the database returned",
-				() -> health(api).path("components").path("wireguard").path("status").asText().equals("UP"));
+				() -> health(management).path("components").path("wireguard").path("status").asText().equals("UP"));
 
 		// Alice ends her rental on chain: her peer is gone within 2 s and her tunnel is cut.
 		market.endRental(1, aliceRental.rentalId());
@@ -222,9 +223,9 @@ class EndToEndTunnelTest {
 		}
 	}
 
-	JsonNode health(String api) {
+	JsonNode health(String management) {
 		try {
-			return json.readTree(http.send(HttpRequest.newBuilder(URI.create(api + "/actuator/health")).build(),
+			return json.readTree(http.send(HttpRequest.newBuilder(URI.create(management + "/actuator/health")).build(),
 					HttpResponse.BodyHandlers.ofString()).body());
 		}
 		catch (IOException | InterruptedException e) {

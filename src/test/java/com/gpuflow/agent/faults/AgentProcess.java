@@ -44,6 +44,8 @@ final class AgentProcess implements AutoCloseable {
 
 	private final int httpPort;
 
+	private final int managementPort;
+
 	private final Path logFile;
 
 	private final Thread shutdownHook;
@@ -73,6 +75,8 @@ final class AgentProcess implements AutoCloseable {
 		this.environment = new LinkedHashMap<>(environment);
 		this.httpPort = freePort();
 		this.environment.put("SERVER_PORT", Integer.toString(this.httpPort));
+		this.managementPort = freePort();
+		this.environment.put("MANAGEMENT_PORT", Integer.toString(this.managementPort));
 		try {
 			this.logFile = Files.createTempFile("gpuflow-agent-" + this.httpPort + "-", ".log");
 		}
@@ -83,7 +87,7 @@ final class AgentProcess implements AutoCloseable {
 		Runtime.getRuntime().addShutdownHook(this.shutdownHook);
 	}
 
-	/** Starts the agent and waits until /actuator/health answers. */
+	/** Starts the agent and waits until /actuator/health answers on the management port. */
 	synchronized AgentProcess start() {
 		if (this.process != null && this.process.isAlive()) {
 			throw new IllegalStateException("the agent is already running on port " + this.httpPort);
@@ -158,16 +162,29 @@ final class AgentProcess implements AutoCloseable {
 		return "http://127.0.0.1:" + this.httpPort;
 	}
 
-	/** The HTTP status of /actuator/health, or -1 if nothing answers. */
-	int healthStatus() {
-		return status("/actuator/health", Duration.ofSeconds(3));
+	/** Actuator (health with details, Prometheus) and the local routes: MANAGEMENT_PORT on loopback. */
+	String managementUrl() {
+		return "http://127.0.0.1:" + this.managementPort;
 	}
 
-	/** The HTTP status of a GET of {@code path}, or -1 if nothing answers in time. */
+	int managementPort() {
+		return this.managementPort;
+	}
+
+	/** The HTTP status of /actuator/health, or -1 if nothing answers. */
+	int healthStatus() {
+		return status(URI.create(managementUrl() + "/actuator/health"), Duration.ofSeconds(3));
+	}
+
+	/** The HTTP status of a GET of {@code path} on the renter port, or -1 if nothing answers in time. */
 	int status(String path, Duration timeout) {
+		return status(URI.create(baseUrl() + path), timeout);
+	}
+
+	private int status(URI uri, Duration timeout) {
 		try {
 			return this.http
-				.send(HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(timeout).build(),
+				.send(HttpRequest.newBuilder(uri).timeout(timeout).build(),
 						HttpResponse.BodyHandlers.discarding())
 				.statusCode();
 		}

@@ -264,8 +264,9 @@ final class FaultRig implements AutoCloseable {
 	// --- HTTP
 
 	JsonNode get(AgentProcess agent, String path, boolean audit) {
-		HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(agent.baseUrl() + path))
-			.timeout(Duration.ofSeconds(30));
+		// Actuator lives on the management port, everything else on the renter port.
+		String base = path.startsWith("/actuator/") ? agent.managementUrl() : agent.baseUrl();
+		HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30));
 		if (audit) {
 			request.header("Authorization", "Bearer " + AUDIT_TOKEN);
 		}
@@ -300,7 +301,7 @@ final class FaultRig implements AutoCloseable {
 	Optional<Double> metricWhere(AgentProcess agent, String series, String label) {
 		try {
 			String body = this.http
-				.send(HttpRequest.newBuilder(URI.create(agent.baseUrl() + "/actuator/prometheus"))
+				.send(HttpRequest.newBuilder(URI.create(agent.managementUrl() + "/actuator/prometheus"))
 					.timeout(Duration.ofSeconds(30))
 					.build(), HttpResponse.BodyHandlers.ofString())
 				.body();

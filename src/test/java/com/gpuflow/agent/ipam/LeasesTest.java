@@ -55,6 +55,7 @@ class LeasesTest {
 		// a /29: five renter addresses (.2 to .6), so the pool runs full quickly
 		properties.put("wg.cidr", "10.99.0.0/29");
 		properties.put("server.port", "0");
+		properties.put("management.server.port", "0");
 		agent = AgentContext.start(properties);
 		jdbc = agent.jdbc();
 		leases = agent.bean(Leases.class);

@@ -41,8 +41,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.web3j.crypto.Sign;
 
-import org.springframework.core.env.Environment;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -105,12 +103,10 @@ class ApplicationAccessTest {
 		properties.put("wg.endpoint", alice.hostAddress() + ":" + wgPort);
 		properties.put("reconcile.interval", "1s");
 		properties.put("audit-token", AUDIT_TOKEN);
-		properties.put("management.server.port", "0");
-		properties.put("management.server.address", "127.0.0.1");
 		properties.put("gpuflow.trusted-proxies", "127.0.0.1/32");
 		AgentContext agent = track(AgentContext.start(properties));
 		String api = "http://127.0.0.1:" + agent.httpPort();
-		int managementPort = Integer.parseInt(agent.bean(Environment.class).getProperty("local.management.port"));
+		int managementPort = agent.managementPort();
 		String local = "http://127.0.0.1:" + managementPort;
 
 		// Both renters rent with generated keys, fetch their configs and bring their tunnels up.

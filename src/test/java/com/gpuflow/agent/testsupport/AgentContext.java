@@ -34,6 +34,8 @@ public final class AgentContext implements AutoCloseable {
 		properties.put("chain.confirmations", "0");
 		properties.put("chain.poll-interval", "100ms");
 		properties.put("server.port", "0");
+		// A free port of its own: agents of parallel tests must not meet on the default 9082.
+		properties.put("management.server.port", "0");
 		properties.put("gpuflow.wireguard.enabled", "false");
 		properties.put("gpuflow.chain.autostart", "true");
 		properties.put("gpuflow.key-encryption-key", java.util.Base64.getEncoder().encodeToString(new byte[32]));
@@ -69,6 +71,11 @@ public final class AgentContext implements AutoCloseable {
 
 	public int httpPort() {
 		return Integer.parseInt(context.getEnvironment().getProperty("local.server.port", "0"));
+	}
+
+	/** Where actuator (health with details, Prometheus) and the local routes answer. */
+	public int managementPort() {
+		return Integer.parseInt(context.getEnvironment().getProperty("local.management.port", "0"));
 	}
 
 	@Override

@@ -26,9 +26,26 @@ final class InMemorySessions implements SessionPort {
 
 	final List<PeerObservation> observations = new CopyOnWriteArrayList<>();
 
+	/** Keys removed while the database was down, with when, as reported once it was back. */
+	final java.util.Map<String, Instant> removedWhileUnreachable = new java.util.concurrent.ConcurrentHashMap<>();
+
+	/** How long a read of the wanted peers takes (a database that answers slowly, or not at all). */
+	volatile java.time.Duration readDelay = java.time.Duration.ZERO;
+
 	InMemorySessions add(long sessionId, String publicKey, String tunnelIp, Instant confirmedAt, Instant endsAt) {
-		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt), endsAt));
+		sessions.add(new Session(new DesiredPeer(sessionId, publicKey, tunnelIp, confirmedAt, endsAt), endsAt));
 		return this;
+	}
+
+	/** An extension: the session's peer gets a later endsAt. */
+	void extend(long sessionId, Instant endsAt) {
+		for (Session session : sessions) {
+			if (session.peer().sessionId() == sessionId) {
+				DesiredPeer p = session.peer();
+				sessions.set(sessions.indexOf(session),
+						new Session(new DesiredPeer(p.sessionId(), p.publicKey(), p.tunnelIp(), p.confirmedAt(), endsAt), endsAt));
+			}
+		}
 	}
 
 	void end(long sessionId) {
@@ -41,6 +58,14 @@ final class InMemorySessions implements SessionPort {
 
 	@Override
 	public List<DesiredPeer> desiredPeers(Instant now) {
+		if (!readDelay.isZero()) {
+			try {
+				Thread.sleep(readDelay);
+			}
+			catch (InterruptedException e) {
+				Thread.currentThread().interrupt();
+			}
+		}
 		failIfDown();
 		List<DesiredPeer> wanted = new ArrayList<>();
 		for (Session session : sessions) {
@@ -67,6 +92,12 @@ final class InMemorySessions implements SessionPort {
 	public void peersRemoved(Collection<String> publicKeys, Instant at) {
 		failIfDown();
 		removed.addAll(publicKeys);
+	}
+
+	@Override
+	public void peersRemovedWhileUnreachable(Collection<String> publicKeys, Instant at) {
+		failIfDown();
+		publicKeys.forEach(key -> removedWhileUnreachable.put(key, at));
 	}
 
 	@Override

@@ -29,6 +29,9 @@ final class TestInterface implements AutoCloseable {
 
 	final int port = 40000 + RANDOM.nextInt(20000);
 
+	/** The MANAGEMENT_PORT the isolation rules keep renters from (TCP; never the default, which an agent may hold). */
+	final int managementPort = 30000 + RANDOM.nextInt(10000);
+
 	final Path keyDirectory;
 
 	final Path keyFile;
@@ -52,7 +55,7 @@ final class TestInterface implements AutoCloseable {
 		ReconcilerRef ref = new ReconcilerRef();
 		wireGuard = new WireGuardInterface(new WireGuardInterface.Spec(name, port, serverIp() + "/24", keyFile,
 				WgImplementation.AUTO, WireGuardInterface.Tools.standard()), new CommandRunner(Duration.ofSeconds(60)),
-				ref::requestPass);
+				ref::requestPass, managementPort);
 		reconciler = new Reconciler(sessions, wireGuard, clock, meters, 25, interval);
 		ref.reconciler = reconciler;
 	}
