@@ -44,6 +44,17 @@ final class LeanHttp implements AutoCloseable {
 		}
 	}
 
+	Response get(String path) {
+		try {
+			out.write(("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+			out.flush();
+			return read();
+		}
+		catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
+	}
+
 	Response post(String path, String contentType, byte[] body) {
 		try {
 			StringBuilder head = new StringBuilder(160).append("POST ").append(path)
