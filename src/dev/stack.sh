@@ -99,8 +99,9 @@ export SPRING_DATASOURCE_URL=jdbc:postgresql://127.0.0.1:5432/gpuflow_dev SPRING
 "$JAVA_HOME/bin/java" -jar target/gpuflow-agent.jar >"$STATE_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 pids+=($AGENT_PID)
-wait_for 90 "the agent is healthy" curl -sf "$API/actuator/health"
-echo "agent up: $API (dashboard at $API/ with AUDIT_TOKEN=$AUDIT_TOKEN)"
+MANAGEMENT="http://127.0.0.1:${MANAGEMENT_PORT:-9082}"
+wait_for 90 "the agent is healthy" curl -sf "$MANAGEMENT/actuator/health"
+echo "agent up: $API (dashboard at $API/ with AUDIT_TOKEN=$AUDIT_TOKEN); health and metrics at $MANAGEMENT/actuator"
 
 fetch_config() { # rental id, output file
 	local message signature

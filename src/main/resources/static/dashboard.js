@@ -1,5 +1,5 @@
 // Operator dashboard: plain JavaScript, no build step. Reads the audit routes with the bearer token
-// kept in sessionStorage (this tab only) and /actuator/health, and refreshes every few seconds.
+// kept in sessionStorage (this tab only) and /v1/audit/health, and refreshes every few seconds.
 // Every value from the server is written with textContent, never as HTML.
 "use strict";
 
@@ -61,10 +61,11 @@ async function activeSessions() {
 }
 
 async function health() {
+  // Actuator lives on the management port; the renter port gives the same health to token holders.
   try {
-    const response = await fetch("/actuator/health", { headers: { Accept: "application/json" } });
-    return await response.json();
+    return await audit("/v1/audit/health");
   } catch (e) {
+    if (e instanceof Unauthorized) throw e;
     return null;
   }
 }

@@ -11,13 +11,14 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 class AuditRoutes {
 
 	@Bean
-	RouterFunction<ServerResponse> auditRouter(AuditHandler handler) {
+	RouterFunction<ServerResponse> auditRouter(AuditHandler handler, AuditHealth health) {
 		return RouterFunctions.route()
 			.GET("/v1/audit/sessions", handler::sessions)
 			.GET("/v1/audit/ip-history", handler::ipHistory)
 			.GET("/v1/audit/sessions/{id}/events", handler::events)
 			.GET("/v1/audit/verify", handler::verify)
 			.GET("/v1/peers", handler::peers)
+			.GET("/v1/audit/health", health::health)
 			.filter(handler::guard)
 			.build();
 	}

@@ -56,7 +56,7 @@ public class Reconciler {
 	 * The least a read of the wanted peers is waited for. Near an endsAt the wait shrinks towards
 	 * this, so a database that stopped answering delays a due removal by at most this much.
 	 */
-	private static final Duration MIN_READ_WAIT = Duration.ofSeconds(1);
+	private static final Duration MIN_READ_WAIT = Duration.ofMillis(500);
 
 	public enum Outcome {
 

@@ -26,7 +26,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AuditRoutesTest {
 
 	static final List<String> ROUTES = List.of("/v1/audit/sessions", "/v1/audit/ip-history?ip=10.77.0.2",
-			"/v1/audit/sessions/1/events", "/v1/audit/verify", "/v1/peers");
+			"/v1/audit/sessions/1/events", "/v1/audit/verify", "/v1/peers", "/v1/audit/health");
 
 	static final List<String> ITEM_FIELDS = List.of("rentalId", "renter", "tunnelIp", "peerPublicKey", "state",
 			"createdAt", "confirmedAt", "peerAddedAt", "configDeliveredAt", "firstHandshakeAt", "endedAt", "endReason",
@@ -69,6 +69,13 @@ class AuditRoutesTest {
 			assertThat(agent.get(route, "Authorization", "bearer " + LiveAgent.TOKEN).statusCode())
 				.as("the scheme is case-insensitive").isEqualTo(200);
 		}
+	}
+
+	@Test
+	void theFullHealthIsServedToTokenHoldersForTheDashboard() {
+		JsonNode health = agent.json(agent.audit("/v1/audit/health"));
+		assertThat(health.at("/components/db/status").asText()).isEqualTo("UP");
+		assertThat(health.at("/components/chain/details").has("head")).isTrue();
 	}
 
 	@Test

@@ -52,7 +52,9 @@ class AuditTokenTest {
 				settings.keyEncryptionKey(), settings.trustedProxies());
 		AuditHandler handler = new AuditHandler(withoutToken, new AuditReader(db.jdbc(), withoutToken), db.verifier(),
 				java.util.List::of);
-		WebTestClient client = WebTestClient.bindToRouterFunction(new AuditRoutes().auditRouter(handler)).build();
+		WebTestClient client = WebTestClient.bindToRouterFunction(new AuditRoutes().auditRouter(handler,
+				// never reached: without a configured token every route is refused first
+				new AuditHealth(null))).build();
 		for (String route : AuditRoutesTest.ROUTES) {
 			client.get()
 				.uri(route)

@@ -3,17 +3,22 @@ package com.gpuflow.agent.faults;
 import java.math.BigInteger;
 import java.net.URI;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.stream.StreamSupport;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
 import com.gpuflow.agent.testsupport.RentalMarketClient;
 import com.gpuflow.agent.testsupport.RentalMarketClient.RentalCreated;
 import com.gpuflow.agent.testsupport.TcpProxy;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -131,6 +136,82 @@ class DatabaseFaultTest {
 			figures.putAll(rig.assertMatchesChain(agent, true, Duration.ofSeconds(30)));
 			FaultRig.printFigures("DatabaseFaultTest", figures);
 		}
+	}
+
+	@ParameterizedTest(name = "connections {0}")
+	@ValueSource(strings = { "refused", "black-holed" })
+	void aRentalThatEndsWhileTheDatabaseIsCutLosesItsPeerWithinTwoSecondsAndTheAuditHasItOnceItIsBack(String cut)
+			throws Exception {
+		try (FaultRig rig = new FaultRig(AnvilNode.startDefault())) {
+			URI postgres = URI.create(rig.database.url().substring("jdbc:".length()));
+			TcpProxy path = rig.track(new TcpProxy(postgres.getHost(), postgres.getPort()));
+			Map<String, String> env = rig.environment(true);
+			env.put("SPRING_DATASOURCE_URL", rig.database.url().replace(":" + postgres.getPort() + "/", ":" + path.port() + "/"));
+			env.put("RECONCILE_INTERVAL", INTERVAL.toSeconds() + "s");
+			AgentProcess agent = rig.agent(env).start();
+
+			RentalCreated ending = rig.market.rent(1, rig.host, 20, FaultRig.renterKey());
+			RentalCreated staying = rig.market.rent(2, rig.host, 3_600, FaultRig.renterKey());
+			String endingKey = wgKey(ending);
+			String stayingKey = wgKey(staying);
+			Eventually.await(Duration.ofSeconds(15), "both peers live",
+					() -> rig.livePeersIfPresent().map(p -> p.containsKey(endingKey)
+							&& p.containsKey(stayingKey)).orElse(false));
+			assertThat(Instant.now()).as("the outage starts before the rental ends").isBefore(Instant.ofEpochSecond(ending.endsAt()).minusSeconds(3));
+
+			if (cut.equals("refused")) {
+				path.cut();
+			}
+			else {
+				path.blackHole();
+			}
+			Instant endsAt = Instant.ofEpochSecond(ending.endsAt());
+			Instant gone = Eventually.await(Duration.ofSeconds(40), "the ended rental's peer removed", () -> {
+				boolean present = rig.livePeersIfPresent().map(p -> p.containsKey(endingKey)).orElse(true);
+				return present ? null : Instant.now();
+			}, java.util.Objects::nonNull);
+			Duration late = Duration.between(endsAt, gone);
+			assertThat(late).as("removed after endsAt by no more than 2 s").isLessThan(Duration.ofSeconds(2));
+			assertThat(rig.livePeers()).as("the other rental keeps its peer").containsKey(stayingKey);
+			// Still within the outage: the database knows nothing yet.
+			assertThat(rig.metric(agent, "gpuflow_reconcile_removed_while_db_unreachable_total")).contains(1.0);
+
+			path.restore();
+			JsonNode events = Eventually.await(Duration.ofSeconds(30), "the removal in the audit trail", () -> {
+				try {
+					return rig.get(agent, "/v1/audit/sessions/" + ending.rentalId() + "/events", true);
+				}
+				catch (IllegalStateException e) {
+					// 503 until the agent's gate has seen the database again.
+					return com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+				}
+			}, e -> kinds(e).contains("peer_removed"));
+			assertThat(kinds(events)).contains("expired", "peer_removed");
+			JsonNode removal = StreamSupport.stream(events.get("events").spliterator(), false)
+				.filter(e -> e.get("kind").asText().equals("peer_removed"))
+				.findFirst()
+				.orElseThrow();
+			assertThat(removal.get("detail").asText()).contains("while the database was unreachable");
+			Instant recorded = Instant.parse(removal.get("detail").asText().replaceAll(".*removed at (\\S+) while.*", "$1"));
+			assertThat(recorded).as("the time it really went").isBetween(endsAt, gone);
+			assertThat(rig.count("select count(*) from sessions where rental_id = ? and state = 'EXPIRED' and peer_removed_at between ? and ?",
+					ending.rentalId(), java.sql.Timestamp.from(endsAt), java.sql.Timestamp.from(gone))).isEqualTo(1);
+			assertThat(rig.get(agent, "/v1/audit/verify", true).get("ok").asBoolean()).isTrue();
+
+			Map<String, Object> figures = new LinkedHashMap<>();
+			figures.put("database connections", cut);
+			figures.put("endsAt to peer removed (outage)", late.toMillis() + " ms");
+			FaultRig.printFigures("DatabaseFaultTest expiry during outage", figures);
+		}
+	}
+
+	/** The rental's renter key as WireGuard shows it (base64), from the event's bytes32. */
+	private static String wgKey(RentalCreated rental) {
+		return java.util.Base64.getEncoder().encodeToString(org.web3j.utils.Numeric.hexStringToByteArray(rental.renterWgPublicKey()));
+	}
+
+	private static List<String> kinds(JsonNode events) {
+		return StreamSupport.stream(events.path("events").spliterator(), false).map(e -> e.get("kind").asText()).toList();
 	}
 
 }

@@ -55,9 +55,54 @@ class DockerComposeTest {
 	}
 
 	@Test
-	void theAgentPublishesWireGuardUdpAndHttp() {
-		assertThat(list(agent().get("ports"))).contains("51820:51820/udp", "8082:8082/tcp");
-		assertThat(agentEnvironment()).containsEntry("WG_PORT", "51820").containsEntry("SERVER_PORT", "8082");
+	void theAgentPublishesWireGuardUdpAndHttpAndTheManagementPortOnLoopbackOnly() {
+		assertThat(list(agent().get("ports"))).containsExactlyInAnyOrder("51820:51820/udp", "8082:8082/tcp",
+				"127.0.0.1:9082:9082/tcp");
+		assertThat(agentEnvironment()).containsEntry("WG_PORT", "51820")
+			.containsEntry("SERVER_PORT", "8082")
+			.containsEntry("MANAGEMENT_PORT", "9082");
+	}
+
+	@Test
+	void theChainIsPublishedOnLoopbackOnly() {
+		assertThat(list(map(services.get("anvil")).get("ports"))).containsExactly("127.0.0.1:8545:8545");
+	}
+
+	@Test
+	void thereAreNoBuiltInSecretsComposeRefusesToStartWithoutThem() {
+		Map<String, Object> agent = agentEnvironment();
+		for (String secret : List.of("AUDIT_TOKEN", "GPUFLOW_KEY_ENCRYPTION_KEY")) {
+			assertThat((String) agent.get(secret)).as(secret).startsWith("${" + secret + ":?").doesNotContain(":-");
+		}
+	}
+
+	@Test
+	void initEnvWritesFreshSecretsOnceAndKeepsThemAfterwards(@TempDir Path dir) throws Exception {
+		Path envFile = dir.resolve(".env");
+		Files.writeString(envFile, "WG_ENDPOINT=gpu.example.org:51820\n");
+		runInitEnv(envFile);
+		String first = Files.readString(envFile);
+		Map<String, String> values = new java.util.HashMap<>();
+		first.lines().map(line -> line.split("=", 2)).forEach(kv -> values.put(kv[0], kv[1]));
+
+		assertThat(values).containsEntry("WG_ENDPOINT", "gpu.example.org:51820");
+		assertThat(java.util.Base64.getDecoder().decode(values.get("GPUFLOW_KEY_ENCRYPTION_KEY"))).hasSize(32);
+		assertThat(values.get("AUDIT_TOKEN")).matches("[A-Za-z0-9_-]{43}");
+		assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(envFile)))
+			.isEqualTo("rw-------");
+		runInitEnv(envFile);
+		assertThat(Files.readString(envFile)).as("a second run changes nothing").isEqualTo(first);
+		Path other = dir.resolve("other.env");
+		runInitEnv(other);
+		assertThat(Files.readString(other)).as("every run draws new secrets").doesNotContain(values.get("AUDIT_TOKEN"));
+	}
+
+	private static void runInitEnv(Path envFile) throws Exception {
+		Process process = new ProcessBuilder("sh", ProjectPaths.root().resolve("docker/init-env.sh").toString(),
+				envFile.toString()).redirectErrorStream(true).start();
+		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+		assertThat(process.waitFor(20, TimeUnit.SECONDS)).isTrue();
+		assertThat(process.exitValue()).as(output).isZero();
 	}
 
 	@Test
@@ -106,8 +151,6 @@ class DockerComposeTest {
 	@Test
 	void theDevDefaultsAreWellFormed() {
 		Map<String, Object> agent = agentEnvironment();
-		String kek = defaultOf((String) agent.get("GPUFLOW_KEY_ENCRYPTION_KEY"));
-		assertThat(java.util.Base64.getDecoder().decode(kek)).hasSize(32);
 		assertThat(defaultOf((String) agent.get("WG_ENDPOINT"))).matches("[^:]+:51820");
 		assertThat((String) agent.get("WG_CIDR")).isEqualTo("10.77.0.0/16");
 	}

@@ -47,7 +47,8 @@ class HelmChartTest {
 			+ KEK + "\"\n";
 
 	/** Variables the chart sets besides the SPEC's: the node's name and IP, read by the others. */
-	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "HOST_ID_FILE", "JAVA_TOOL_OPTIONS");
+	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "POD_IP", "HOST_ID_FILE",
+			"JAVA_TOOL_OPTIONS");
 
 	@Test
 	void lintsCleanInStrictMode() {
@@ -134,18 +135,28 @@ class HelmChartTest {
 		}
 
 		@Test
-		void exposesWireGuardOverUdpAndHttpOverTcp() {
+		void exposesWireGuardOverUdpAndTheRenterAndManagementPortsOverTcp() {
 			assertThat(list(this.manifests.agent().get("ports"))).containsExactly(
 					Map.of("name", "wireguard", "containerPort", 51820, "protocol", "UDP"),
-					Map.of("name", "http", "containerPort", 8082, "protocol", "TCP"));
+					Map.of("name", "http", "containerPort", 8082, "protocol", "TCP"),
+					Map.of("name", "management", "containerPort", 9082, "protocol", "TCP"));
 		}
 
 		@Test
-		void probesAskTheActuatorHealth() {
+		void probesAskTheLivenessAndReadinessGroupsOnTheManagementPort() {
 			Map<String, Object> liveness = map(map(this.manifests.agent().get("livenessProbe")).get("httpGet"));
 			Map<String, Object> readiness = map(map(this.manifests.agent().get("readinessProbe")).get("httpGet"));
-			assertThat(liveness).containsEntry("path", "/actuator/health/liveness").containsEntry("port", "http");
-			assertThat(readiness).containsEntry("path", "/actuator/health").containsEntry("port", "http");
+			assertThat(liveness).containsEntry("path", "/actuator/health/liveness").containsEntry("port", "management");
+			// The group holding only the interface: a database or chain outage does not pull the node.
+			assertThat(readiness).containsEntry("path", "/actuator/health/readiness").containsEntry("port", "management");
+		}
+
+		@Test
+		void theManagementServerListensOnThePodAddressWhereTheKubeletAndPrometheusReachIt() {
+			assertThat(value(this.manifests.env().get("MANAGEMENT_PORT"))).isEqualTo("9082");
+			assertThat(value(this.manifests.env().get("MANAGEMENT_ADDRESS"))).isEqualTo("$(POD_IP)");
+			assertThat(map(map(this.manifests.env().get("POD_IP")).get("valueFrom")))
+				.isEqualTo(Map.of("fieldRef", Map.of("fieldPath", "status.podIP")));
 		}
 
 		@Test
@@ -283,12 +294,15 @@ class HelmChartTest {
 			assertThat(map(map(monitor.get("metadata")).get("labels"))).containsEntry("release", "prometheus");
 			Map<String, Object> spec = map(monitor.get("spec"));
 			Map<String, Object> endpoint = map(list(spec.get("endpoints")).get(0));
-			assertThat(endpoint).containsEntry("port", "http").containsEntry("path", "/actuator/prometheus");
+			assertThat(endpoint).containsEntry("port", "management").containsEntry("path", "/actuator/prometheus");
 			Map<String, Object> metricsService = this.manifests.named("Service", "-metrics");
 			Map<String, Object> serviceLabels = map(map(metricsService.get("metadata")).get("labels"));
 			assertThat(serviceLabels).containsAllEntriesOf(map(map(spec.get("selector")).get("matchLabels")));
 			assertThat(list(map(metricsService.get("spec")).get("ports")))
-				.anySatisfy((port) -> assertThat(map(port)).containsEntry("name", "http").containsEntry("port", 8082));
+				.singleElement()
+				.satisfies((port) -> assertThat(map(port)).containsEntry("name", "management")
+					.containsEntry("port", 9082)
+					.containsEntry("targetPort", "management"));
 		}
 
 		@Test

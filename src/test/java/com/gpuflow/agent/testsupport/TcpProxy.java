@@ -12,7 +12,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A TCP forwarder on loopback that a test can cut: {@link #cut()} closes every connection and
- * refuses new ones (a database outage as the agent sees it); {@link #restore()} lets them through again.
+ * refuses new ones (a database outage as the agent sees it); {@link #blackHole()} keeps every connection
+ * open and accepts new ones but passes nothing either way (a peer that stopped answering: the agent
+ * waits out its timeouts); {@link #restore()} lets them through again.
  */
 public final class TcpProxy implements AutoCloseable {
 
@@ -23,6 +25,11 @@ public final class TcpProxy implements AutoCloseable {
 	private final Set<Socket> open = ConcurrentHashMap.newKeySet();
 
 	private volatile boolean cut;
+
+	private volatile boolean blackHoled;
+
+	/** Connections accepted while black-holed: held open, never answered, closed on restore. */
+	private final Set<Socket> held = ConcurrentHashMap.newKeySet();
 
 	private volatile boolean closed;
 
@@ -42,8 +49,21 @@ public final class TcpProxy implements AutoCloseable {
 		open.clear();
 	}
 
+	/** From now on nothing passes, and nothing is closed or refused either. */
+	public void blackHole() {
+		blackHoled = true;
+	}
+
 	public void restore() {
 		cut = false;
+		if (blackHoled) {
+			blackHoled = false;
+			// What was swallowed is lost: the streams are broken, as after a real network outage.
+			open.forEach(TcpProxy::quietlyClose);
+			open.clear();
+			held.forEach(TcpProxy::quietlyClose);
+			held.clear();
+		}
 	}
 
 	private void accept() {
@@ -52,6 +72,10 @@ public final class TcpProxy implements AutoCloseable {
 				Socket client = listener.accept();
 				if (cut) {
 					client.close();
+					continue;
+				}
+				if (blackHoled) {
+					held.add(client);
 					continue;
 				}
 				Socket upstream = new Socket();
@@ -69,7 +93,13 @@ public final class TcpProxy implements AutoCloseable {
 
 	private void pump(Socket from, Socket to) {
 		try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-			in.transferTo(out);
+			byte[] buffer = new byte[8192];
+			for (int n; (n = in.read(buffer)) >= 0;) {
+				if (!blackHoled) {
+					out.write(buffer, 0, n);
+					out.flush();
+				}
+			}
 		}
 		catch (IOException e) {
 			// one side went away
@@ -95,6 +125,7 @@ public final class TcpProxy implements AutoCloseable {
 	public void close() {
 		closed = true;
 		cut();
+		held.forEach(TcpProxy::quietlyClose);
 		try {
 			listener.close();
 		}
