@@ -129,6 +129,13 @@ function renderSessions(sessions, peers, now) {
     const peer = byKey.get(session.peerPublicKey);
     const tr = document.createElement("tr");
     tr.dataset.rentalId = String(session.rentalId);
+    tr.className = "clickable";
+    tr.tabIndex = 0;
+    tr.title = "show this session's events";
+    tr.addEventListener("click", () => showEvents(session.rentalId));
+    tr.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") showEvents(session.rentalId);
+    });
     cell(tr, "#" + session.rentalId, "mono rental");
     cell(tr, shortAddress(session.renter), "mono renter", session.renter);
     cell(tr, session.tunnelIp || "waiting for address", "mono address");
@@ -192,6 +199,34 @@ function renderSessions(sessions, peers, now) {
   $("active-count").textContent = String(sessions.length);
   $("connected-count").textContent = String(connected);
   $("traffic-total").textContent = "received " + bytes(rx) + " · sent " + bytes(tx);
+}
+
+// The audit trail of one session (created, peer_added, ssh_keys_set, ...), shown under the table
+// and refreshed with it while open.
+let eventsRental = null;
+
+async function showEvents(rentalId) {
+  eventsRental = String(rentalId);
+  $("events-card").hidden = false;
+  $("events-title").textContent = "Events of rental #" + eventsRental;
+  try {
+    const result = await audit("/v1/audit/sessions/" + encodeURIComponent(eventsRental) + "/events");
+    if (String(result.rentalId) !== eventsRental) return; // another session was opened meanwhile
+    const rows = (result.events || []).map((event) => {
+      const tr = document.createElement("tr");
+      tr.dataset.kind = event.kind;
+      cell(tr, event.at, "mono");
+      cell(tr, event.kind.replaceAll("_", " "), "kind kind-" + event.kind);
+      cell(tr, event.detail || "", "detail");
+      return tr;
+    });
+    $("event-rows").replaceChildren(...rows);
+    $("events-error").hidden = true;
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    $("events-error").hidden = false;
+    $("events-error").textContent = "Could not load the events: " + e.message;
+  }
 }
 
 function tile(id, state) {
@@ -433,6 +468,7 @@ async function refresh() {
     showDashboard();
     renderQuality(quality);
     await refreshSparklines(sessions);
+    if (eventsRental !== null) await showEvents(eventsRental);
     $("load-error").hidden = true;
     $("refreshed").textContent = "updated " + new Date(now).toLocaleTimeString();
   } catch (e) {
@@ -462,6 +498,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignIn("");
+  });
+  $("events-close").addEventListener("click", () => {
+    eventsRental = null;
+    $("events-card").hidden = true;
   });
   if (token()) {
     refresh();

@@ -6,7 +6,6 @@ import java.util.concurrent.Executors;
 
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.config.InvalidSettingException;
-import com.gpuflow.agent.config.TrustedProxies;
 import io.micrometer.core.instrument.MeterRegistry;
 import com.gpuflow.agent.keys.LocalSecret;
 import reactor.core.scheduler.Scheduler;
@@ -21,6 +20,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 
 import static org.springframework.web.reactive.function.server.RequestPredicates.GET;
 import static org.springframework.web.reactive.function.server.RequestPredicates.POST;
+import static org.springframework.web.reactive.function.server.RequestPredicates.PUT;
 import static org.springframework.web.reactive.function.server.RouterFunctions.route;
 
 @Configuration(proxyBeanMethods = false)
@@ -31,7 +31,8 @@ class RenterApiConfiguration {
 		return route(GET("/v1/rentals/{id}"), handler::rental)
 			.andRoute(POST("/v1/rentals/{id}/challenge"), handler::challenge)
 			.andRoute(POST("/v1/rentals/{id}/config"), handler::config)
-			.andRoute(POST("/v1/rentals/{id}/rekey"), handler::rekey);
+			.andRoute(POST("/v1/rentals/{id}/rekey"), handler::rekey)
+			.andRoute(PUT("/v1/rentals/{id}/ssh-keys"), handler::sshKeys);
 	}
 
 	/**
@@ -62,7 +63,7 @@ class RenterApiConfiguration {
 	 */
 	@Bean
 	@ConditionalOnExpression("'${gpuflow.rate-limit:20}'.trim() != '0'")
-	RenterRateLimit renterRateLimit(Environment environment, MeterRegistry meters) {
+	RenterRateLimit renterRateLimit(Environment environment, AgentSettings settings, MeterRegistry meters) {
 		String text = environment.getProperty("gpuflow.rate-limit", "20").trim();
 		long perSecond;
 		try {
@@ -75,11 +76,7 @@ class RenterApiConfiguration {
 			throw new InvalidSettingException("GPUFLOW_RATE_LIMIT", "must be a whole number of requests per second,"
 					+ " 0 (off) to 1000000, was '" + text + "'");
 		}
-		return new RenterRateLimit(perSecond, trustedProxies(environment), meters);
-	}
-
-	private static TrustedProxies trustedProxies(Environment environment) {
-		return TrustedProxies.parse(environment.getProperty("gpuflow.trusted-proxies", TrustedProxies.DEFAULT));
+		return new RenterRateLimit(perSecond, settings.trustedProxies(), meters);
 	}
 
 	@Bean

@@ -2,7 +2,9 @@ package com.gpuflow.agent.api;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.time.Duration;
@@ -15,6 +17,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
+import com.gpuflow.agent.rental.SshPublicKey;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 
@@ -111,6 +114,53 @@ class RenterHandler {
 
 	Mono<ServerResponse> rekey(ServerRequest request) {
 		return signed(request, service::rekey);
+	}
+
+	/**
+	 * {@code PUT /v1/rentals/{id}/ssh-keys}: the body is checked whole (JSON, 1 to 8 keys, each a valid
+	 * OpenSSH public key) before the rental is looked up, so garbage is a 400 in the SPEC's order.
+	 */
+	Mono<ServerResponse> sshKeys(ServerRequest request) {
+		return handle(body(request).flatMap(bytes -> {
+			RentalId id = id(request);
+			requireJson(request);
+			JsonNode node = object(bytes, "{\"message\", \"signature\", \"keys\": [...]}");
+			RenterService.SignedRequest signed = signedRequest(node);
+			List<SshPublicKey> keys = sshKeys(node.get("keys"));
+			return offLoop(() -> {
+				service.setSshKeys(id, signed, keys);
+				return Boolean.TRUE;
+			}).flatMap(done -> ServerResponse.noContent().build());
+		}));
+	}
+
+	private static List<SshPublicKey> sshKeys(JsonNode keys) {
+		if (keys == null || !keys.isArray()) {
+			throw ApiProblem.badRequest("keys is an array of 1 to " + SshPublicKey.MAX_KEYS + " OpenSSH public keys");
+		}
+		if (keys.isEmpty() || keys.size() > SshPublicKey.MAX_KEYS) {
+			throw ApiProblem.badRequest("keys holds 1 to " + SshPublicKey.MAX_KEYS + " keys, not " + keys.size());
+		}
+		List<SshPublicKey> parsed = new ArrayList<>(keys.size());
+		for (int i = 0; i < keys.size(); i++) {
+			JsonNode key = keys.get(i);
+			if (!key.isTextual()) {
+				throw ApiProblem.badRequest("key " + (i + 1) + " is not a string");
+			}
+			SshPublicKey one;
+			try {
+				one = SshPublicKey.parse(key.textValue());
+			}
+			catch (IllegalArgumentException e) {
+				throw ApiProblem.badRequest("key " + (i + 1) + " " + e.getMessage());
+			}
+			int earlier = parsed.indexOf(one);
+			if (earlier >= 0) {
+				throw ApiProblem.badRequest("key " + (i + 1) + " repeats key " + (earlier + 1));
+			}
+			parsed.add(one);
+		}
+		return parsed;
 	}
 
 	private interface SignedAction {
@@ -224,6 +274,10 @@ class RenterHandler {
 	}
 
 	private RenterService.SignedRequest signedRequest(byte[] bytes) {
+		return signedRequest(object(bytes, "{\"message\", \"signature\"}"));
+	}
+
+	private JsonNode object(byte[] bytes, String shape) {
 		JsonNode node;
 		try {
 			node = json.readTree(bytes);
@@ -232,8 +286,12 @@ class RenterHandler {
 			throw ApiProblem.badRequest("the body is not JSON");
 		}
 		if (node == null || !node.isObject()) {
-			throw ApiProblem.badRequest("the body is a JSON object {\"message\", \"signature\"}");
+			throw ApiProblem.badRequest("the body is a JSON object " + shape);
 		}
+		return node;
+	}
+
+	private static RenterService.SignedRequest signedRequest(JsonNode node) {
 		JsonNode message = node.get("message");
 		JsonNode signature = node.get("signature");
 		if (message == null || !message.isTextual() || signature == null || !signature.isTextual()) {

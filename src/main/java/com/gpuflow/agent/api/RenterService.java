@@ -5,7 +5,9 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.Optional;
+import java.util.stream.Collectors;
 
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.keys.ServerIdentity;
@@ -13,6 +15,8 @@ import com.gpuflow.agent.keys.WireGuardKeys;
 import com.gpuflow.agent.rental.RenterSessions;
 import com.gpuflow.agent.rental.Session;
 import com.gpuflow.agent.rental.SessionState;
+import com.gpuflow.agent.rental.SshKeys;
+import com.gpuflow.agent.rental.SshPublicKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,9 +76,12 @@ class RenterService {
 
 	private final IssuingLookups lookups;
 
+	private final SshKeys sshKeys;
+
 	RenterService(RenterSessions sessions, ChainIdSource chainId, ServerIdentity server, AgentSettings settings,
-			Clock clock, ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups) {
+			Clock clock, ChallengeNonce nonces, SpentNonces spent, IssuingLookups lookups, SshKeys sshKeys) {
 		this.sessions = sessions;
+		this.sshKeys = sshKeys;
 		this.chainId = chainId;
 		this.server = server;
 		this.settings = settings;
@@ -165,6 +172,19 @@ class RenterService {
 		Session rekeyed = sessions.rekey(session, pair.publicKey(), now).orElseThrow(() -> ApiProblem.ended(id));
 		log.info("rekeyed rental {}", id);
 		return new Delivery(id, render(pair.privateKey(), rekeyed));
+	}
+
+	/**
+	 * Replaces the SSH keys of the rental's session after an {@code ssh-keys} challenge. The keys stop
+	 * being answered to sshd the moment the session is no longer ACTIVE.
+	 */
+	void setSshKeys(RentalId id, SignedRequest request, List<SshPublicKey> keys) {
+		Instant now = clock.instant();
+		Session session = authorize(id, Purpose.SSH_KEYS, request.message(), request.signature());
+		if (!sshKeys.replace(session, keys, now)) {
+			throw ApiProblem.ended(id);
+		}
+		log.info("set {} SSH key(s) of rental {}", keys.size(), id);
 	}
 
 	/**

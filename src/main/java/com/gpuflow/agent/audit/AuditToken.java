@@ -12,12 +12,23 @@ import org.springframework.http.HttpStatus;
  * constant-time comparison, so neither the content nor the length of the token leaks through
  * timing. The token itself is never logged nor echoed.
  */
-final class AuditToken {
+public final class AuditToken {
 
 	private final Optional<byte[]> expected;
 
-	AuditToken(Optional<String> token) {
+	public AuditToken(Optional<String> token) {
 		this.expected = token.map(AuditToken::digest);
+	}
+
+	/** Whether the header carries the configured token (for routes outside this package). */
+	public boolean accepts(String authorization) {
+		try {
+			check(authorization);
+			return true;
+		}
+		catch (ApiProblem e) {
+			return false;
+		}
 	}
 
 	/** @throws ApiProblem 401 unless the header carries the configured token */

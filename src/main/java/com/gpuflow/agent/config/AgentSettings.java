@@ -20,7 +20,7 @@ public record AgentSettings(String hostId, String rentalContract, URI chainRpcUr
 		int chainConfirmations, long chainStartBlock, Duration chainPollInterval, String wgInterface, int wgPort,
 		TunnelNetwork wgCidr, HostPort wgEndpoint, WgImplementation wgImplementation, Path wgPrivateKeyFile,
 		int wgKeepalive, Duration reconcileInterval, int serverPort, URI publicUrl, Optional<String> auditToken,
-		Optional<byte[]> keyEncryptionKey) {
+		Optional<byte[]> keyEncryptionKey, TrustedProxies trustedProxies) {
 
 	public enum WgImplementation {
 
@@ -102,9 +102,16 @@ public record AgentSettings(String hostId, String rentalContract, URI chainRpcUr
 		Optional<byte[]> kek = Optional.ofNullable(in.raw("gpuflow.key-encryption-key"))
 			.filter(v -> !v.isBlank())
 			.map(AgentSettings::keyEncryptionKey);
+		TrustedProxies trustedProxies;
+		try {
+			trustedProxies = TrustedProxies.parse(in.optional("gpuflow.trusted-proxies", TrustedProxies.DEFAULT));
+		}
+		catch (IllegalArgumentException e) {
+			throw new InvalidSettingException("GPUFLOW_TRUSTED_PROXIES", e.getMessage());
+		}
 		return new AgentSettings(hostId.toLowerCase(Locale.ROOT), contract.toLowerCase(Locale.ROOT), rpc, ws,
 				confirmations, startBlock, poll, wgInterface, wgPort, cidr, endpoint, implementation, keyFile, keepalive,
-				reconcile, serverPort, publicUrl, auditToken, kek);
+				reconcile, serverPort, publicUrl, auditToken, kek, trustedProxies);
 	}
 
 	static HostPort hostPort(String value) {

@@ -151,6 +151,20 @@ public class Leases {
 			.single();
 	}
 
+	/**
+	 * The session whose lease held {@code ip} at {@code at}: held from {@code held_from} up to, not
+	 * including, {@code held_to} (open while held). {@code ip} is an address literal.
+	 */
+	public Optional<Long> holderAt(String ip, Instant at) {
+		return jdbc.sql("""
+				select session_id from leases
+				where host_id = ? and ip = ?::inet and held_from <= ? and (held_to is null or held_to > ?)
+				order by held_from desc limit 1""")
+			.params(hostId, ip, Timestamp.from(at), Timestamp.from(at))
+			.query(Long.class)
+			.optional();
+	}
+
 	/** Ends the session's open lease now; the address then rests {@link #REST}. */
 	public void release(long sessionId, Instant now) {
 		jdbc.sql("""

@@ -65,7 +65,7 @@ class RenterDatabaseDownTests {
 		RenterService service = new RenterService(sessions, () -> 31337L,
 				() -> "c2VydmVyLXB1YmxpYy1rZXktZm9yLXRlc3RzLTMyYg==", settings, Clock.systemUTC(),
 				new ChallengeNonce(new byte[32]), new SpentNonces(JdbcClient.create(nowhere), settings),
-				new IssuingLookups(sessions));
+				new IssuingLookups(sessions), null);
 		RenterHandler handler = new RenterHandler(service, Schedulers.boundedElastic(), new ObjectMapper(), 16);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new RenterApiConfiguration().renterRoutes(handler)).build();
 

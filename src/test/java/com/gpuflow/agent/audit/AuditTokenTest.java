@@ -49,7 +49,7 @@ class AuditTokenTest {
 				settings.chainPollInterval(), settings.wgInterface(), settings.wgPort(), settings.wgCidr(),
 				settings.wgEndpoint(), settings.wgImplementation(), settings.wgPrivateKeyFile(), settings.wgKeepalive(),
 				settings.reconcileInterval(), settings.serverPort(), settings.publicUrl(), Optional.empty(),
-				settings.keyEncryptionKey());
+				settings.keyEncryptionKey(), settings.trustedProxies());
 		AuditHandler handler = new AuditHandler(withoutToken, new AuditReader(db.jdbc(), withoutToken), db.verifier(),
 				java.util.List::of);
 		WebTestClient client = WebTestClient.bindToRouterFunction(new AuditRoutes().auditRouter(handler,
