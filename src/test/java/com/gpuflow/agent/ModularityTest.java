@@ -14,9 +14,12 @@ import com.gpuflow.agent.rental.RentalEvent;
 import com.gpuflow.agent.rental.RenterSessions;
 import com.gpuflow.agent.rental.Session;
 import com.gpuflow.agent.rental.SessionCounts;
+import com.gpuflow.agent.rental.SessionDirectory;
 import com.gpuflow.agent.rental.SessionPort;
 import com.gpuflow.agent.rental.SessionState;
 import com.gpuflow.agent.rental.SessionsChanged;
+import com.gpuflow.agent.rental.SshKeys;
+import com.gpuflow.agent.rental.SshPublicKey;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
@@ -109,7 +112,8 @@ class ModularityTest {
 			.should()
 			.dependOnClassesThat(resideInAPackage("..agent.rental..").and(not(belongToAnyOf(ChainSessions.class,
 					RenterSessions.class, SessionPort.class, SessionCounts.class, Session.class, SessionState.class,
-					RentalEvent.class, DesiredPeer.class, PeerObservation.class, SessionsChanged.class))))
+					RentalEvent.class, DesiredPeer.class, PeerObservation.class, SessionsChanged.class, SessionDirectory.class,
+					SessionDirectory.Holder.class, SshKeys.class, SshKeys.Authorized.class, SshPublicKey.class))))
 			.check(AGENT);
 	}
 
