@@ -126,14 +126,14 @@ class SessionPeers implements SessionPort {
 			return;
 		}
 		transactions.write(() -> {
-			// Only sessions whose peer was on the interface: a key an older, long-ended session also held
-			// must not write into that session's trail. A key no session holds any more (a rekey's old
+			// Only sessions whose removal is not recorded yet: a key an older, long-ended session also held
+			// must not write into that session's trail again. A key no session holds any more (a rekey's old
 			// key, a peer added by hand) has no session to log against.
 			record Holder(long id, BigDecimal rentalId, String state) {
 			}
 			List<Holder> holders = jdbc.sql("""
 					select id, rental_id, state from sessions where host_id = ? and peer_public_key = any(?)
-					  and peer_added_at is not null and peer_removed_at is null""")
+					  and peer_removed_at is null""")
 				.params(hostId, publicKeys.toArray(String[]::new))
 				.query((rs, n) -> new Holder(rs.getLong(1), rs.getBigDecimal(2), rs.getString(3)))
 				.list();

@@ -85,6 +85,9 @@ public class TlsEnvironment implements EnvironmentPostProcessor, Ordered {
 		}
 		properties.put("server.ssl.bundle", BUNDLE);
 		properties.put("server.ssl.enabled", "true");
+		// The management server copies server.ssl unless told not to; it stays plain HTTP on loopback
+		// (or the pod IP) for probes, Prometheus and the local routes.
+		properties.put("management.server.ssl.enabled", "false");
 		environment.getPropertySources().addFirst(new MapPropertySource("gpuflowTls", properties));
 	}
 

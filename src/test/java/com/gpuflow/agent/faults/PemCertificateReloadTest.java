@@ -108,7 +108,7 @@ class PemCertificateReloadTest {
 	private static int curl(String pin) {
 		try {
 			Process curl = new ProcessBuilder(List.of("curl", "-sS", "-o", "/dev/null", "--max-time", "10", "-k",
-					"--pinnedpubkey", pin, agent.baseUrl() + "/actuator/health"))
+					"--pinnedpubkey", pin, agent.baseUrl() + "/healthz"))
 				.redirectErrorStream(true)
 				.start();
 			curl.getInputStream().readAllBytes();
@@ -121,7 +121,8 @@ class PemCertificateReloadTest {
 
 	private static String health() {
 		try {
-			Process curl = new ProcessBuilder(List.of("curl", "-sk", "--max-time", "10", agent.baseUrl() + "/actuator/health"))
+			// Health with details lives on the management port, plain HTTP.
+			Process curl = new ProcessBuilder(List.of("curl", "-s", "--max-time", "10", agent.managementUrl() + "/actuator/health"))
 				.start();
 			String body = new String(curl.getInputStream().readAllBytes());
 			curl.waitFor();

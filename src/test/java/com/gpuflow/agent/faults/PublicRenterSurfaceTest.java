@@ -273,7 +273,7 @@ class PublicRenterSurfaceTest {
 
 	private static JsonNode health() {
 		try {
-			HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(agent.baseUrl() + "/actuator/health"))
+			HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(agent.managementUrl() + "/actuator/health"))
 				.timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
 			return FaultRig.JSON.readTree(response.body());
 		}
