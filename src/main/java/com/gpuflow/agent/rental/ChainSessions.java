@@ -3,6 +3,7 @@ package com.gpuflow.agent.rental;
 import java.math.BigInteger;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -10,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 import com.gpuflow.agent.audit.AuditLog;
@@ -177,7 +179,7 @@ public class ChainSessions {
 		pending.replace(unconfirmed, blockOf);
 	}
 
-	private boolean transition(BigInteger rentalId, java.util.function.Function<Session, SessionRules.Transition> rule,
+	private boolean transition(BigInteger rentalId, Function<Session, SessionRules.Transition> rule,
 			Instant now, Leases.Allocation addresses) {
 		Optional<Session> found = rows.live(rentalId);
 		if (found.isEmpty()) {
@@ -224,7 +226,7 @@ public class ChainSessions {
 		for (Confirmed confirmed : created) {
 			RentalEvent.Created event = (RentalEvent.Created) confirmed.event();
 			if (event.renterGaveKey()) {
-				offered.add(java.util.Base64.getEncoder().encodeToString(event.renterKey()));
+				offered.add(Base64.getEncoder().encodeToString(event.renterKey()));
 			}
 		}
 		Set<String> taken = new HashSet<>(rows.keysInUse(offered));

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 
 import com.gpuflow.agent.audit.AuditKind;
@@ -33,11 +34,11 @@ final class ConnectionRules {
 		WAITING, CONNECTED, LOST;
 
 		String code() {
-			return name().toLowerCase(java.util.Locale.ROOT);
+			return name().toLowerCase(Locale.ROOT);
 		}
 
 		static State of(String code) {
-			return code == null ? null : valueOf(code.toUpperCase(java.util.Locale.ROOT));
+			return code == null ? null : valueOf(code.toUpperCase(Locale.ROOT));
 		}
 
 	}
@@ -47,11 +48,11 @@ final class ConnectionRules {
 		ESTABLISHED, NOT_ESTABLISHED;
 
 		String code() {
-			return name().toLowerCase(java.util.Locale.ROOT);
+			return name().toLowerCase(Locale.ROOT);
 		}
 
 		static SetupOutcome of(String code) {
-			return code == null ? null : valueOf(code.toUpperCase(java.util.Locale.ROOT));
+			return code == null ? null : valueOf(code.toUpperCase(Locale.ROOT));
 		}
 
 	}

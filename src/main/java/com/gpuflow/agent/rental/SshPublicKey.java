@@ -5,7 +5,9 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.Base64;
+import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -173,7 +175,7 @@ public record SshPublicKey(String type, byte[] blob) {
 	}
 
 	private static boolean knownOption(String word) {
-		return switch (word.toLowerCase(java.util.Locale.ROOT)) {
+		return switch (word.toLowerCase(Locale.ROOT)) {
 			case "restrict", "cert-authority", "no-agent-forwarding", "no-port-forwarding", "no-pty",
 					"no-user-rc", "no-x11-forwarding", "pty", "agent-forwarding", "port-forwarding", "user-rc",
 					"x11-forwarding", "no-touch-required", "verify-required" -> true;
@@ -204,12 +206,12 @@ public record SshPublicKey(String type, byte[] blob) {
 
 	@Override
 	public boolean equals(Object other) {
-		return other instanceof SshPublicKey key && key.type.equals(type) && java.util.Arrays.equals(key.blob, blob);
+		return other instanceof SshPublicKey key && key.type.equals(type) && Arrays.equals(key.blob, blob);
 	}
 
 	@Override
 	public int hashCode() {
-		return type.hashCode() * 31 + java.util.Arrays.hashCode(blob);
+		return type.hashCode() * 31 + Arrays.hashCode(blob);
 	}
 
 	@Override
