@@ -51,3 +51,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.service.wireguardNodePort -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The CloudNativePG Cluster's name; its Services are <name>-rw and its credentials <name>-app. */}}
+{{- define "gpuflow-agent.databaseCluster" -}}
+{{- printf "%s-db" (include "gpuflow-agent.fullname" .) | trunc 50 | trimSuffix "-" -}}
+{{- end -}}

@@ -7,8 +7,11 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.db.DatabaseReachable;
 import com.gpuflow.agent.keys.ServerIdentity;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -19,6 +22,7 @@ import org.springframework.beans.factory.DisposableBean;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.context.SmartLifecycle;
+import org.springframework.context.event.EventListener;
 import org.springframework.stereotype.Component;
 
 /**
@@ -59,6 +63,8 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 	private volatile Thread worker;
 
 	private boolean hostLockLostLogged;
+
+	private final Semaphore wake = new Semaphore(0);
 
 	FleetLocks(DirectConnections connections, Fleet fleet, AgentSettings settings, ServerIdentity server,
 			ApplicationEventPublisher events, MeterRegistry meters,
@@ -188,13 +194,20 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 	private void run() {
 		while (running) {
 			try {
-				Thread.sleep(interval.toMillis());
+				wake.drainPermits();
+				wake.tryAcquire(interval.toMillis(), TimeUnit.MILLISECONDS);
 			}
 			catch (InterruptedException e) {
 				return;
 			}
 			tick();
 		}
+	}
+
+	/** The database is back: take the locks again now, not at the next interval. */
+	@EventListener
+	void on(DatabaseReachable event) {
+		wake.release();
 	}
 
 	@Override

@@ -45,16 +45,15 @@ class ChainHealthIndicator implements HealthIndicator {
 	@Override
 	public Health health() {
 		if (ingester.reading()) {
-			ChainHealth progress = new ChainHealth(ingester.headBlock(), ingester.checkpointBlock(), ingester.lagBlocks(),
-					ingester.lastSuccess(), ingester.lastError().map(this::redact));
-			return withReader(progress.assess(clock.instant(), startedAt, settings.chainConfirmations()), "this agent");
+			return withReader(ownProgress(), "this agent");
 		}
 		Optional<Fleet.Reader> reader;
 		try {
 			reader = fleet.reader();
 		}
 		catch (DataAccessException e) {
-			return Health.down().withDetail("reason", "database unavailable").withDetail("reader", "unknown").build();
+			// Who reads is unknown while the database is away; judge by what this agent last saw.
+			return withReader(ownProgress(), "unknown: database unavailable");
 		}
 		if (reader.isEmpty()) {
 			return withReader(new ChainHealth(-1, -1, -1, Optional.empty(), Optional.empty()).assess(clock.instant(),
@@ -67,6 +66,12 @@ class ChainHealthIndicator implements HealthIndicator {
 				Optional.empty());
 		return withReader(progress.assess(clock.instant(), startedAt, settings.chainConfirmations()),
 				"host " + reader.get().hostId());
+	}
+
+	private Health ownProgress() {
+		ChainHealth progress = new ChainHealth(ingester.headBlock(), ingester.checkpointBlock(), ingester.lagBlocks(),
+				ingester.lastSuccess(), ingester.lastError().map(this::redact));
+		return progress.assess(clock.instant(), startedAt, settings.chainConfirmations());
 	}
 
 	private static Health withReader(Health health, String reader) {

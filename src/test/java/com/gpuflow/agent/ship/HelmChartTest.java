@@ -47,7 +47,8 @@ class HelmChartTest {
 			+ KEK + "\"\n";
 
 	/** Variables the chart sets besides the SPEC's: the node's name and IP, read by the others. */
-	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "HOST_ID_FILE", "JAVA_TOOL_OPTIONS");
+	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "HOST_ID_FILE", "JAVA_TOOL_OPTIONS",
+			"SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", "GPUFLOW_FLEET_DIRECT_URL");
 
 	@Test
 	void lintsCleanInStrictMode() {
@@ -178,6 +179,15 @@ class HelmChartTest {
 		}
 
 		@Test
+		void everyAgentSharesTheGivenDatabaseWithASmallPoolAndNoClusterOfItsOwn() {
+			assertThat(this.manifests.kinds()).doesNotContain("Cluster");
+			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_URL"))).isEqualTo("jdbc:postgresql://postgres:5432/gpuflow");
+			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"))).isEqualTo("4");
+			// without a pooler in between, the locks and LISTEN use the same address
+			assertThat(this.manifests.env()).doesNotContainKey("GPUFLOW_FLEET_DIRECT_URL");
+		}
+
+		@Test
 		void eachNodeKeepsItsOwnServerKeyOnTheHost() {
 			assertThat(this.manifests.volume("server-key-dir").get("hostPath"))
 				.isEqualTo(Map.of("path", "/var/lib/gpuflow", "type", "DirectoryOrCreate"));
@@ -185,6 +195,49 @@ class HelmChartTest {
 			assertThat(this.manifests.mountPath("server-key-dir")).isEqualTo("/var/lib/gpuflow");
 			Map<String, Object> init = map(list(this.manifests.podSpec().get("initContainers")).get(0));
 			assertThat(String.join(" ", strings(init.get("command")))).contains("chown 10001:10001 /var/lib/gpuflow");
+		}
+
+	}
+
+	@Nested
+	class CloudNativePgDatabase {
+
+		final Manifests manifests;
+
+		CloudNativePgDatabase(@TempDir Path dir) throws IOException {
+			this.manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED + """
+					database:
+					  directUrl: "jdbc:postgresql://gpuflow-db-rw:5432/gpuflow"
+					  cloudNativePG:
+					    enabled: true
+					    instances: 2
+					    maxConnections: 600
+					"""));
+		}
+
+		@Test
+		void rendersAClusterAndTheAgentsUseItsServiceAndCredentials() {
+			assertThat(this.manifests.kinds()).containsExactlyInAnyOrder("ServiceAccount", "Secret", "DaemonSet", "Cluster");
+			Map<String, Object> cluster = this.manifests.one("Cluster");
+			assertThat(cluster.get("apiVersion")).isEqualTo("postgresql.cnpg.io/v1");
+			String name = (String) map(cluster.get("metadata")).get("name");
+			Map<String, Object> spec = map(cluster.get("spec"));
+			assertThat(spec.get("instances")).isEqualTo(2);
+			assertThat(map(map(spec.get("postgresql")).get("parameters"))).containsEntry("max_connections", "600");
+			assertThat(map(map(spec.get("bootstrap")).get("initdb"))).containsEntry("database", "gpuflow")
+				.containsEntry("owner", "gpuflow");
+			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_URL")))
+				.isEqualTo("jdbc:postgresql://" + name + "-rw:5432/gpuflow");
+			for (String variable : List.of("SPRING_DATASOURCE_USERNAME", "SPRING_DATASOURCE_PASSWORD")) {
+				Map<String, Object> ref = map(map(map(this.manifests.env().get(variable)).get("valueFrom")).get("secretKeyRef"));
+				assertThat(ref.get("name")).isEqualTo(name + "-app");
+			}
+		}
+
+		@Test
+		void locksAndListenCanBypassAPooler() {
+			assertThat(value(this.manifests.env().get("GPUFLOW_FLEET_DIRECT_URL")))
+				.isEqualTo("jdbc:postgresql://gpuflow-db-rw:5432/gpuflow");
 		}
 
 	}
