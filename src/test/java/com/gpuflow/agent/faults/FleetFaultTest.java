@@ -95,6 +95,8 @@ class FleetFaultTest {
 			// The interval pass is the fallback only: prompt peers must come from the wake-up.
 			env.put("RECONCILE_INTERVAL", "10s");
 			env.put("GPUFLOW_KEY_ENCRYPTION_KEY", sharedKek);
+			// The fleet's connection budget: 6 agents x (6 pooled + 2 direct) on a shared server of 100.
+			env.put("GPUFLOW_DATABASE_POOL_SIZE", "6");
 			members.add(new Member(host, wgInterface, rig.track(new AgentProcess(env, SMALL_JVM)), env));
 		}
 		// The first one migrates the database; the other five then start together, as a DaemonSet's pods would.

@@ -48,7 +48,7 @@ class HelmChartTest {
 
 	/** Variables the chart sets besides the SPEC's: the node's name and IP, read by the others. */
 	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "HOST_ID_FILE", "JAVA_TOOL_OPTIONS",
-			"SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", "GPUFLOW_FLEET_DIRECT_URL");
+			"GPUFLOW_DATABASE_POOL_SIZE", "GPUFLOW_FLEET_DIRECT_URL");
 
 	@Test
 	void lintsCleanInStrictMode() {
@@ -182,7 +182,7 @@ class HelmChartTest {
 		void everyAgentSharesTheGivenDatabaseWithASmallPoolAndNoClusterOfItsOwn() {
 			assertThat(this.manifests.kinds()).doesNotContain("Cluster");
 			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_URL"))).isEqualTo("jdbc:postgresql://postgres:5432/gpuflow");
-			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"))).isEqualTo("4");
+			assertThat(value(this.manifests.env().get("GPUFLOW_DATABASE_POOL_SIZE"))).isEqualTo("8");
 			// without a pooler in between, the locks and LISTEN use the same address
 			assertThat(this.manifests.env()).doesNotContainKey("GPUFLOW_FLEET_DIRECT_URL");
 		}
