@@ -65,3 +65,8 @@ self-signed one itself (or TLS is off).
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The CloudNativePG Cluster's name; its Services are <name>-rw and its credentials <name>-app. */}}
+{{- define "gpuflow-agent.databaseCluster" -}}
+{{- printf "%s-db" (include "gpuflow-agent.fullname" .) | trunc 50 | trimSuffix "-" -}}
+{{- end -}}

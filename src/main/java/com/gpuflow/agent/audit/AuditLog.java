@@ -11,6 +11,7 @@ import java.util.List;
 import com.gpuflow.agent.config.AgentSettings;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 import org.springframework.transaction.support.TransactionSynchronizationManager;
 
@@ -30,9 +31,22 @@ public class AuditLog {
 
 	private final String hostId;
 
+	@Autowired
 	AuditLog(JdbcClient jdbc, AgentSettings settings) {
+		this(jdbc, settings.hostId());
+	}
+
+	private AuditLog(JdbcClient jdbc, String hostId) {
 		this.jdbc = jdbc;
-		this.hostId = settings.hostId();
+		this.hostId = hostId;
+	}
+
+	/**
+	 * The audit log of another host of a shared database: the chain reader writes the sessions of
+	 * every registered host, each into that host's own hash chain.
+	 */
+	public AuditLog forHost(String otherHostId) {
+		return otherHostId.equals(hostId) ? this : new AuditLog(jdbc, otherHostId);
 	}
 
 	/**

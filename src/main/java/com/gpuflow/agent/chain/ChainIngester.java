@@ -8,6 +8,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -18,8 +22,14 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import com.gpuflow.agent.config.AgentSettings;
 import com.gpuflow.agent.db.DatabaseReachable;
+import com.gpuflow.agent.fleet.ChainReaderDeposed;
+import com.gpuflow.agent.fleet.ChainReaderElected;
+import com.gpuflow.agent.fleet.Fleet;
+import com.gpuflow.agent.fleet.NotTheReaderException;
+import com.gpuflow.agent.rental.ChainSessions;
 import com.gpuflow.agent.rental.SessionsChanged;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,8 +42,9 @@ import org.springframework.dao.DataAccessException;
 import org.springframework.stereotype.Component;
 
 /**
- * Follows the chain head by polling and persists this host's rental events exactly once, up to
- * head − {@code CHAIN_CONFIRMATIONS}. Before each range it checks that the checkpoint block is still
+ * Follows the chain head by polling and persists the rental events of every host registered in
+ * the database exactly once, up to head − {@code CHAIN_CONFIRMATIONS}, while this agent is the
+ * elected reader ({@link ChainReaderElected}); the other agents only reconcile. Before each range it checks that the checkpoint block is still
  * on the chain; if not, it walks back the stored block hashes to the common ancestor and undoes what
  * the orphaned blocks did. A head below the checkpoint is a lagging node until hashes say otherwise.
  */
@@ -96,13 +107,36 @@ public class ChainIngester implements SmartLifecycle {
 
 	private volatile boolean running;
 
+	private volatile boolean lifecycleRunning;
+
 	private final boolean autoStartup;
 
+	private final Fleet fleet;
+
+	private final ChainSessions sessions;
+
+	private final MeterRegistry meters;
+
+	private final Map<String, AtomicLong> hostCheckpoints = new ConcurrentHashMap<>();
+
+	/** Hosts that had unconfirmed rentals at the last look, and hosts whose pending rows were rewritten this term. */
+	private final Set<String> hadPending = ConcurrentHashMap.newKeySet();
+
+	private final Set<String> pendingSwept = ConcurrentHashMap.newKeySet();
+
+	/** The reader term this agent holds, or -1: only a term holder runs the worker. */
+	private volatile long term = -1;
+
+	private volatile boolean reading;
+
 	ChainIngester(ChainNode node, IngestionStore store, ApplicationEventPublisher events, Clock clock,
-			AgentSettings settings, MeterRegistry meters,
+			AgentSettings settings, MeterRegistry meters, Fleet fleet, ChainSessions sessions,
 			@Value("${gpuflow.chain.max-range:10000}") int maxRange,
 			@Value("${gpuflow.chain.autostart:true}") boolean autoStartup) {
 		this.autoStartup = autoStartup;
+		this.fleet = fleet;
+		this.sessions = sessions;
+		this.meters = meters;
 		this.ranges = new LogRangeSizer(Math.min(2_000, maxRange), maxRange);
 		this.node = node;
 		this.store = store;
@@ -125,22 +159,68 @@ public class ChainIngester implements SmartLifecycle {
 		wakeUp();
 	}
 
+	/** This agent reads the chain now: for every host of the database, until deposed. */
+	@EventListener
+	synchronized void on(ChainReaderElected elected) {
+		stopWorker();
+		term = elected.term();
+		reading = true;
+		hadPending.clear();
+		pendingSwept.clear();
+		running = true;
+		worker = Thread.ofPlatform().name("chain-ingester").daemon().start(this::run);
+	}
+
+	/** Another agent may read now: stop before writing anything more (the fence would refuse it anyway). */
+	@EventListener
+	synchronized void on(ChainReaderDeposed deposed) {
+		stopWorker();
+		term = -1;
+		reading = false;
+		log.info("No longer reading the chain ({})", deposed.reason());
+	}
+
+	/** Whether this agent reads the chain now. */
+	public boolean reading() {
+		return reading;
+	}
+
 	/** A hint that there may be a new block (websocket push); polling alone is correct too. */
 	public void wakeUp() {
 		wake.release();
 	}
 
+	/** A host the reader writes for, with where it stands. */
+	private record Member(IngestionStore.HostSessions host, Optional<IngestionStore.Checkpoint> checkpoint) {
+
+		String hostId() {
+			return host.hostId();
+		}
+
+		long from(long startBlock) {
+			return checkpoint.map(c -> c.number() + 1).orElse(startBlock);
+		}
+
+	}
+
 	/**
-	 * One step: verify the checkpoint, then read and persist one range.
+	 * One step for every host of the database: verify each distinct checkpoint, then read one range
+	 * for the hosts at (or near) the front, which share one {@code eth_getLogs}, and one range for
+	 * the hosts far behind (a host registered later, read from {@code CHAIN_START_BLOCK}), which
+	 * close in on the front without holding it up and join it once within half a range.
 	 * @return true when more work is ready at once (backfill, or a rollback just happened)
 	 */
 	public boolean step() throws IOException {
 		long chainHead = node.headNumber();
 		head.set(chainHead);
-		Optional<IngestionStore.Checkpoint> saved = store.checkpoint();
-		if (saved.isPresent()) {
-			checkpoint.set(saved.get().number());
-			Verdict verdict = verify(saved.get(), chainHead);
+		IngestionStore.Fence fence = fence(chainHead);
+		List<Member> members = members();
+		Map<IngestionStore.Checkpoint, List<Member>> byCheckpoint = new LinkedHashMap<>();
+		for (Member member : members) {
+			member.checkpoint().ifPresent(c -> byCheckpoint.computeIfAbsent(c, k -> new ArrayList<>()).add(member));
+		}
+		for (Map.Entry<IngestionStore.Checkpoint, List<Member>> group : byCheckpoint.entrySet()) {
+			Verdict verdict = verify(group.getKey(), group.getValue(), chainHead, fence);
 			if (verdict == Verdict.REORGED) {
 				return true;
 			}
@@ -148,14 +228,72 @@ public class ChainIngester implements SmartLifecycle {
 				return false;
 			}
 		}
-		long from = saved.map(c -> c.number() + 1).orElse(settings.chainStartBlock());
+		long start = settings.chainStartBlock();
 		long safe = chainHead - settings.chainConfirmations();
+		long front = members.stream().mapToLong(m -> m.from(start)).max().orElse(start);
+		long near = front - ranges.size() / 2;
+		List<Member> ahead = members.stream().filter(m -> m.from(start) >= near).toList();
+		List<Member> behind = members.stream().filter(m -> m.from(start) < near).toList();
+		boolean more = false;
+		if (!behind.isEmpty()) {
+			long from = behind.stream().mapToLong(m -> m.from(start)).min().orElseThrow();
+			more = true;
+			readRange(behind, from, Math.min(safe, Math.min(near - 1, from + ranges.size() - 1)), chainHead, fence);
+		}
+		long from = ahead.stream().mapToLong(m -> m.from(start)).min().orElse(start);
 		if (from > safe) {
-			refreshPending(safe, chainHead);
+			refreshPending(ahead, safe, chainHead, fence);
+			if (term >= 0) {
+				store.heartbeat(fence); // the other agents' health reads the reader's last write
+			}
 			lastSuccess = clock.instant();
-			return false;
+			return more;
 		}
 		long to = Math.min(safe, from + ranges.size() - 1);
+		Optional<Boolean> again = readRange(ahead, from, to, chainHead, fence);
+		if (again.isEmpty()) {
+			return more;
+		}
+		if (to >= safe) {
+			refreshPending(ahead, safe, chainHead, fence);
+		}
+		lastSuccess = clock.instant();
+		return more || again.get() || to < safe;
+	}
+
+	/** The registered hosts (this agent's own always among them) and their checkpoints. */
+	private List<Member> members() {
+		Map<String, IngestionStore.HostSessions> hosts = new LinkedHashMap<>();
+		hosts.put(settings.hostId(), new IngestionStore.HostSessions(settings.hostId(), sessions));
+		for (Fleet.Host host : fleet.hosts()) {
+			hosts.putIfAbsent(host.hostId(), new IngestionStore.HostSessions(host.hostId(),
+					sessions.forHost(host.hostId(), host.serverPublicKey(), host.network())));
+		}
+		Map<String, IngestionStore.Checkpoint> saved = store.checkpoints(hosts.keySet());
+		List<Member> members = new ArrayList<>(hosts.size());
+		for (IngestionStore.HostSessions host : hosts.values()) {
+			Optional<IngestionStore.Checkpoint> checkpoint = Optional.ofNullable(saved.get(host.hostId()));
+			members.add(new Member(host, checkpoint));
+			checkpoint.ifPresent(c -> checkpointOf(host.hostId()).set(c.number()));
+		}
+		saved.computeIfPresent(settings.hostId(), (id, c) -> {
+			checkpoint.set(c.number());
+			return c;
+		});
+		return members;
+	}
+
+	/**
+	 * Reads {@code from..to} once and persists each member's part (from its own first unread block),
+	 * one transaction per host with events, one for all the others.
+	 * @return empty when the node's view moved and the range must be read again later; else whether
+	 * to read again at once (the node refused the range size, or the tip changed while reading)
+	 */
+	private Optional<Boolean> readRange(List<Member> members, long from, long to, long chainHead,
+			IngestionStore.Fence fence) throws IOException {
+		if (from > to) {
+			return Optional.of(false);
+		}
 		List<ChainLog> logs;
 		try {
 			logs = node.rentalLogs(from, to);
@@ -164,33 +302,131 @@ public class ChainIngester implements SmartLifecycle {
 		catch (ChainNode.NodeRefusedException e) {
 			if (ranges.refused()) {
 				log.info("Node refused logs for {} blocks; asking for {} at a time", to - from + 1, ranges.size());
-				return true;
+				return Optional.of(true);
 			}
 			throw e;
 		}
 		Optional<BlockRef> upTo = node.block(to);
 		if (upTo.isEmpty()) {
-			return false; // the node's view moved under us; read again next time
+			return Optional.empty(); // the node's view moved under us; read again next time
 		}
 		if (chainHead - to < TIP_CHECK_DEPTH && !logsMatchHeaders(logs)) {
 			log.info("Blocks {}..{} changed while reading them; reading again", from, to);
-			return true;
+			return Optional.of(true);
 		}
-		IngestionStore.Outcome outcome = store.persist(logs, upTo.get(), clock.instant());
-		checkpoint.set(to);
-		eventsStored.increment(outcome.stored());
-		undecodable.increment(outcome.undecodable());
-		if (outcome.sessionsChanged()) {
-			events.publishEvent(new SessionsChanged("chain events up to block " + to));
+		Map<String, List<ChainLog>> byHost = logsByHost(logs);
+		List<String> quiet = new ArrayList<>();
+		Instant now = clock.instant();
+		for (Member member : members) {
+			long own = member.from(settings.chainStartBlock());
+			if (own > to) {
+				continue;
+			}
+			List<ChainLog> mine = byHost.getOrDefault(member.hostId(), List.of())
+				.stream()
+				.filter(l -> l.blockNumber() >= own)
+				.toList();
+			if (mine.isEmpty()) {
+				quiet.add(member.hostId());
+				continue;
+			}
+			IngestionStore.Outcome outcome = store.persist(member.host(), mine, upTo.get(), now, fence,
+					fleet::sessionsChanged);
+			eventsStored.increment(outcome.stored());
+			undecodable.increment(outcome.undecodable());
+			if (outcome.sessionsChanged() && member.hostId().equals(settings.hostId())) {
+				events.publishEvent(new SessionsChanged("chain events up to block " + to));
+			}
+			moved(member.hostId(), to);
 		}
-		if (to >= safe) {
-			refreshPending(safe, chainHead);
-		}
-		lastSuccess = clock.instant();
-		return to < safe;
+		store.advance(quiet, upTo.get(), fence);
+		quiet.forEach(host -> moved(host, to));
+		return Optional.of(false);
 	}
 
-	Verdict verify(IngestionStore.Checkpoint saved, long chainHead) throws IOException {
+	/**
+	 * The logs of a range sorted by the host they concern: a RentalCreated by its host id, an
+	 * extension or end by the host of its rental (created in this range or stored before), a log
+	 * that does not decode by every host (each keeps its record of it).
+	 */
+	private Map<String, List<ChainLog>> logsByHost(List<ChainLog> logs) {
+		Map<String, String> hostOf = new HashMap<>();
+		List<String> unknown = new ArrayList<>();
+		List<ChainLog> undecodableLogs = new ArrayList<>();
+		Map<ChainLog, String> rentalOf = new HashMap<>();
+		for (ChainLog chainLog : logs) {
+			try {
+				RentalEvent event = RentalMarketLogs.decode(chainLog);
+				if (event == null) {
+					continue;
+				}
+				String rental = event.rentalId().toString();
+				rentalOf.put(chainLog, rental);
+				if (event instanceof RentalEvent.Created created) {
+					hostOf.put(rental, created.hostId());
+				}
+				else if (!hostOf.containsKey(rental)) {
+					unknown.add(rental);
+				}
+			}
+			catch (RentalMarketLogs.UndecodableLogException e) {
+				undecodableLogs.add(chainLog);
+			}
+		}
+		unknown.removeAll(hostOf.keySet());
+		store.hostsOfRentals(unknown).forEach(hostOf::putIfAbsent);
+		Map<String, List<ChainLog>> byHost = new HashMap<>();
+		for (ChainLog chainLog : logs) {
+			String rental = rentalOf.get(chainLog);
+			String host = rental == null ? null : hostOf.get(rental);
+			if (host != null) {
+				byHost.computeIfAbsent(host, h -> new ArrayList<>()).add(chainLog);
+			}
+		}
+		if (!undecodableLogs.isEmpty()) {
+			for (String host : fleetHostIds()) {
+				byHost.computeIfAbsent(host, h -> new ArrayList<>()).addAll(undecodableLogs);
+			}
+		}
+		return byHost;
+	}
+
+	private List<String> fleetHostIds() {
+		List<String> ids = new ArrayList<>(List.of(settings.hostId()));
+		fleet.hosts().stream().map(Fleet.Host::hostId).filter(id -> !ids.contains(id)).forEach(ids::add);
+		return ids;
+	}
+
+	private void moved(String hostId, long to) {
+		checkpointOf(hostId).set(to);
+		if (hostId.equals(settings.hostId())) {
+			checkpoint.set(to);
+		}
+	}
+
+	/** Per-host checkpoint, exported as {@code gpuflow_chain_host_lag_blocks{host}} on the reader. */
+	private AtomicLong checkpointOf(String hostId) {
+		return hostCheckpoints.computeIfAbsent(hostId, id -> {
+			AtomicLong value = new AtomicLong(-1);
+			Gauge.builder("gpuflow_chain_host_lag_blocks", () -> {
+				long h = head.get();
+				long c = value.get();
+				return reading ? (h < 0 || c < 0 ? -1 : Math.max(0, h - c)) : Double.NaN;
+			}).description("Blocks between the head and a host's checkpoint, on the agent that reads the chain")
+				.tag("host", id)
+				.register(meters);
+			return value;
+		});
+	}
+
+	private IngestionStore.Fence fence(long chainHead) {
+		long current = term;
+		return current < 0 ? IngestionStore.Fence.NONE : () -> fleet.fence(current, chainHead);
+	}
+
+	/** Whether the hosts of one checkpoint still stand on the chain; rolls them back if not. */
+	Verdict verify(IngestionStore.Checkpoint saved, List<Member> group, long chainHead, IngestionStore.Fence fence)
+			throws IOException {
 		if (saved.number() <= chainHead) {
 			Optional<BlockRef> current = node.block(saved.number());
 			if (current.isEmpty()) {
@@ -201,8 +437,9 @@ public class ChainIngester implements SmartLifecycle {
 			}
 		}
 		// Either the hash under the checkpoint changed, or the head is below it. Compare stored hashes,
-		// newest first: a node that is only behind still has our blocks up to its head.
-		List<BlockRef> stored = store.storedBlocks(Math.min(saved.number(), chainHead));
+		// newest first: a node that is only behind still has our blocks up to its head. The hosts of
+		// one checkpoint read the same chain up to it; the first one's blocks speak for all.
+		List<BlockRef> stored = store.storedBlocks(group.get(0).hostId(), Math.min(saved.number(), chainHead));
 		if (saved.number() > chainHead && stored.isEmpty()) {
 			// Nothing of ours at or below the node's head to compare: it cannot prove a reorganisation yet.
 			return Verdict.LAGGING;
@@ -231,11 +468,15 @@ public class ChainIngester implements SmartLifecycle {
 			ancestor = fallback < settings.chainStartBlock() ? null : node.block(fallback).orElse(null);
 		}
 		long ancestorNumber = ancestor == null ? settings.chainStartBlock() - 1 : ancestor.number();
-		int undone = store.rollBackTo(ancestorNumber, Optional.ofNullable(ancestor), clock.instant());
+		int undone = 0;
+		for (Member member : group) {
+			undone += store.rollBackTo(member.host(), ancestorNumber, Optional.ofNullable(ancestor), clock.instant(), fence,
+					fleet::sessionsChanged);
+			moved(member.hostId(), ancestorNumber);
+		}
 		reorgs.increment();
-		checkpoint.set(ancestorNumber);
-		log.warn("Chain reorganisation: block {} is no longer {}; rolled back to block {} ({} events undone)",
-				saved.number(), saved.hash(), ancestorNumber, undone);
+		log.warn("Chain reorganisation: block {} is no longer {}; rolled back {} hosts to block {} ({} events undone)",
+				saved.number(), saved.hash(), group.size(), ancestorNumber, undone);
 		events.publishEvent(new SessionsChanged("reorganisation back to block " + ancestorNumber));
 		return Verdict.REORGED;
 	}
@@ -255,17 +496,21 @@ public class ChainIngester implements SmartLifecycle {
 		return true;
 	}
 
-	private void refreshPending(long safe, long chainHead) throws IOException {
+	/**
+	 * Rewrites the unconfirmed rentals of the hosts at the front: those that have some now, and
+	 * those that had some at the last look (once for every host after this agent began reading).
+	 */
+	private void refreshPending(List<Member> members, long safe, long chainHead, IngestionStore.Fence fence)
+			throws IOException {
 		if (settings.chainConfirmations() == 0 || safe >= chainHead) {
 			return;
 		}
-		List<RentalEvent.Created> pending = new ArrayList<>();
+		Map<String, List<RentalEvent.Created>> pending = new HashMap<>();
 		Map<BigInteger, Long> blockOf = new HashMap<>();
 		for (ChainLog chainLog : node.rentalLogs(Math.max(safe + 1, 0), chainHead)) {
 			try {
-				if (RentalMarketLogs.decode(chainLog) instanceof RentalEvent.Created created
-						&& created.hostId().equals(settings.hostId())) {
-					pending.add(created);
+				if (RentalMarketLogs.decode(chainLog) instanceof RentalEvent.Created created) {
+					pending.computeIfAbsent(created.hostId(), h -> new ArrayList<>()).add(created);
 					blockOf.put(created.rentalId(), chainLog.blockNumber());
 				}
 			}
@@ -273,7 +518,20 @@ public class ChainIngester implements SmartLifecycle {
 				// recorded when the block is confirmed
 			}
 		}
-		store.replacePending(pending, blockOf);
+		Set<String> withPending = new HashSet<>();
+		for (Member member : members) {
+			String host = member.hostId();
+			boolean hasNow = pending.containsKey(host);
+			if (hasNow || hadPending.contains(host) || !pendingSwept.contains(host)) {
+				store.replacePending(member.host(), pending.getOrDefault(host, List.of()), blockOf, fence);
+				pendingSwept.add(host);
+			}
+			if (hasNow) {
+				withPending.add(host);
+			}
+		}
+		hadPending.clear();
+		hadPending.addAll(withPending);
 	}
 
 	private void run() {
@@ -293,6 +551,11 @@ public class ChainIngester implements SmartLifecycle {
 			}
 			catch (InterruptedException e) {
 				Thread.currentThread().interrupt();
+				return;
+			}
+			catch (NotTheReaderException e) {
+				log.warn("Stopped reading: {}", e.getMessage());
+				running = false;
 				return;
 			}
 			catch (IOException | RuntimeException e) {
@@ -348,17 +611,23 @@ public class ChainIngester implements SmartLifecycle {
 		return Optional.ofNullable(lastError);
 	}
 
+	/** Reading begins when the fleet elects this agent ({@link ChainReaderElected}), not at start. */
 	@Override
 	public void start() {
-		running = true;
-		worker = Thread.ofPlatform().name("chain-ingester").daemon().start(this::run);
+		lifecycleRunning = true;
 	}
 
 	@Override
-	public void stop() {
+	public synchronized void stop() {
+		lifecycleRunning = false;
+		stopWorker();
+	}
+
+	private void stopWorker() {
 		running = false;
 		Thread thread = worker;
-		if (thread != null) {
+		worker = null;
+		if (thread != null && thread != Thread.currentThread()) {
 			thread.interrupt();
 			try {
 				thread.join(5_000);
@@ -377,7 +646,7 @@ public class ChainIngester implements SmartLifecycle {
 
 	@Override
 	public boolean isRunning() {
-		return running;
+		return lifecycleRunning;
 	}
 
 }

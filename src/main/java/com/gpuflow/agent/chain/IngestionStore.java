@@ -5,6 +5,7 @@ import java.math.BigInteger;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Consumer;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -51,33 +53,69 @@ class IngestionStore {
 
 	private final TransactionTemplate transactions;
 
-	private final ChainSessions sessions;
-
 	private final ObjectMapper json;
-
-	private final String hostId;
 
 	private final String contract;
 
-	IngestionStore(JdbcClient jdbc, TransactionTemplate transactions, ChainSessions sessions, ObjectMapper json,
-			AgentSettings settings) {
+	IngestionStore(JdbcClient jdbc, TransactionTemplate transactions, ObjectMapper json, AgentSettings settings) {
 		this.jdbc = jdbc;
 		this.transactions = transactions;
-		this.sessions = sessions;
 		this.json = json;
-		this.hostId = settings.hostId();
 		this.contract = settings.rentalContract();
 	}
 
-	Optional<Checkpoint> checkpoint() {
-		return jdbc.sql("select block_number, block_hash from chain_cursor where host_id = ? and contract = ?")
-			.params(hostId, contract)
-			.query((rs, n) -> new Checkpoint(rs.getLong(1), rs.getString(2)))
-			.optional();
+	/**
+	 * Runs first in every transaction of the reader (the fleet's fence: it refuses the transaction
+	 * once another agent reads). Tests that drive a step themselves have none.
+	 */
+	interface Fence {
+
+		Fence NONE = () -> {
+		};
+
+		void check();
+
+	}
+
+	/** What the store writes for one host: its id and its sessions. */
+	record HostSessions(String hostId, ChainSessions sessions) {
+	}
+
+	/** A transaction with only the fence: the reader says it is alive while nothing new is on chain. */
+	void heartbeat(Fence fence) {
+		transactions.executeWithoutResult(status -> fence.check());
+	}
+
+	/** Each given host's checkpoint; hosts never read have none. */
+	Map<String, Checkpoint> checkpoints(Collection<String> hostIds) {
+		Map<String, Checkpoint> found = new HashMap<>();
+		jdbc.sql("select host_id, block_number, block_hash from chain_cursor where contract = ? and host_id = any(?)")
+			.params(contract, hostIds.toArray(String[]::new))
+			.query((rs, n) -> found.put(rs.getString(1), new Checkpoint(rs.getLong(2), rs.getString(3))))
+			.list();
+		return found;
+	}
+
+	/**
+	 * Which of these rentals belong to which host, by their RentalCreated still on the chain:
+	 * extensions and ends carry no host id.
+	 */
+	Map<String, String> hostsOfRentals(Collection<String> rentalIds) {
+		Map<String, String> hosts = new HashMap<>();
+		if (rentalIds.isEmpty()) {
+			return hosts;
+		}
+		jdbc.sql("""
+				select rental_id::text, host_id from chain_events
+				where contract = ? and kind = 'RentalCreated' and orphaned_at is null and rental_id = any(?::numeric[])""")
+			.params(contract, rentalIds.toArray(String[]::new))
+			.query((rs, n) -> hosts.put(rs.getString(1), rs.getString(2)))
+			.list();
+		return hosts;
 	}
 
 	/** Stored block hashes at or below {@code atMost}, newest first. */
-	List<BlockRef> storedBlocks(long atMost) {
+	List<BlockRef> storedBlocks(String hostId, long atMost) {
 		return jdbc.sql("""
 				select block_number, block_hash from chain_blocks
 				where host_id = ? and contract = ? and block_number <= ? order by block_number desc""")
@@ -95,18 +133,57 @@ class IngestionStore {
 
 	}
 
-	Outcome persist(List<ChainLog> logs, BlockRef upTo, Instant now) {
+	/**
+	 * Moves the checkpoint of hosts that had nothing in a range, in one transaction for all of them:
+	 * a fleet of hundreds of quiet hosts costs a few statements per range, not a transaction each.
+	 */
+	void advance(Collection<String> hostIds, BlockRef upTo, Fence fence) {
+		if (hostIds.isEmpty()) {
+			return;
+		}
+		transactions.executeWithoutResult(status -> {
+			fence.check();
+			String[] hosts = hostIds.toArray(String[]::new);
+			jdbc.sql("""
+					insert into chain_blocks (host_id, contract, block_number, block_hash)
+					select h, ?, ?, ? from unnest(?::text[]) as t(h)
+					on conflict (host_id, contract, block_number) do update set block_hash = excluded.block_hash""")
+				.params(contract, upTo.number(), upTo.hash(), hosts)
+				.update();
+			jdbc.sql("delete from chain_blocks where contract = ? and host_id = any(?) and block_number < ?")
+				.params(contract, hosts, upTo.number() - REORG_WINDOW)
+				.update();
+			jdbc.sql("""
+					insert into chain_cursor (host_id, contract, block_number, block_hash, updated_at)
+					select h, ?, ?, ?, now() from unnest(?::text[]) as t(h)
+					on conflict (host_id, contract) do update
+					  set block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()""")
+				.params(contract, upTo.number(), upTo.hash(), hosts)
+				.update();
+		});
+	}
+
+	/**
+	 * Persists one host's part of a range and moves its checkpoint to {@code upTo}, in one
+	 * transaction; when its sessions changed, its agent is woken on commit.
+	 * @param logs the range's logs from the host's own first unread block on
+	 */
+	Outcome persist(HostSessions host, List<ChainLog> logs, BlockRef upTo, Instant now, Fence fence,
+			Consumer<String> onSessionsChanged) {
+		String hostId = host.hostId();
+		ChainSessions sessions = host.sessions();
 		return transactions.execute(status -> {
+			fence.check();
 			List<ChainLog> ordered = new ArrayList<>(logs);
 			ordered.sort(Comparator.comparingLong(ChainLog::blockNumber).thenComparingInt(ChainLog::logIndex));
-			List<Kept> kept = ours(ordered);
+			List<Kept> kept = ours(hostId, sessions, ordered);
 			// Session ids and keys first: the keys are made on another core while the events are stored.
 			ChainSessions.Prepared prepared = sessions.prepare(kept.stream()
 				.map(Kept::event)
 				.filter(RentalEvent.Created.class::isInstance)
 				.map(RentalEvent.Created.class::cast)
 				.toList(), now, true);
-			Map<String, Long> inserted = insertEvents(kept);
+			Map<String, Long> inserted = insertEvents(hostId, kept);
 
 			Map<Long, String> blocks = new LinkedHashMap<>();
 			List<ChainSessions.Confirmed> confirmed = new ArrayList<>();
@@ -129,6 +206,9 @@ class IngestionStore {
 						"block " + chainLog.blockNumber() + " tx " + chainLog.txHash() + " log " + chainLog.logIndex()));
 			}
 			boolean changed = sessions.apply(confirmed, prepared, now);
+			if (changed) {
+				onSessionsChanged.accept(hostId);
+			}
 			blocks.put(upTo.number(), upTo.hash());
 			Long[] numbers = blocks.keySet().toArray(Long[]::new);
 			String[] hashes = blocks.values().toArray(String[]::new);
@@ -141,7 +221,7 @@ class IngestionStore {
 			jdbc.sql("delete from chain_blocks where host_id = ? and contract = ? and block_number < ?")
 				.params(hostId, contract, upTo.number() - REORG_WINDOW)
 				.update();
-			moveCheckpoint(upTo);
+			moveCheckpoint(hostId, upTo);
 			return new Outcome(confirmed.size(), undecodable, changed);
 		});
 	}
@@ -151,7 +231,7 @@ class IngestionStore {
 	 * (they carry no host id: they are ours when the rental is, including one created in this very
 	 * range), plus logs that do not decode, which are kept as a record.
 	 */
-	private List<Kept> ours(List<ChainLog> ordered) {
+	private List<Kept> ours(String hostId, ChainSessions sessions, List<ChainLog> ordered) {
 		List<Kept> decoded = new ArrayList<>(ordered.size());
 		Set<String> ourRentals = new HashSet<>();
 		Set<String> laterRentals = new HashSet<>();
@@ -181,7 +261,7 @@ class IngestionStore {
 	}
 
 	/** @return the new rows' ids by tx hash and log index; rows already stored are absent */
-	private Map<String, Long> insertEvents(List<Kept> kept) {
+	private Map<String, Long> insertEvents(String hostId, List<Kept> kept) {
 		Map<String, Long> ids = new HashMap<>();
 		if (kept.isEmpty()) {
 			return ids;
@@ -221,8 +301,12 @@ class IngestionStore {
 	 * the audit), sessions they created are REORGED_OUT, extensions and ends they carried are
 	 * recomputed from the events still live, and reading resumes after the ancestor.
 	 */
-	int rollBackTo(long ancestorNumber, Optional<BlockRef> ancestor, Instant now) {
+	int rollBackTo(HostSessions host, long ancestorNumber, Optional<BlockRef> ancestor, Instant now, Fence fence,
+			Consumer<String> onSessionsChanged) {
+		String hostId = host.hostId();
+		ChainSessions sessions = host.sessions();
 		return transactions.execute(status -> {
+			fence.check();
 			record Orphan(String kind, BigDecimal rentalId, long eventId, long block, int index) {
 			}
 			List<Orphan> orphans = new ArrayList<>(jdbc.sql("""
@@ -240,18 +324,21 @@ class IngestionStore {
 				switch (orphan.kind()) {
 					case "RentalCreated" -> undone.add(new ChainSessions.Orphaned.Created(orphan.eventId()));
 					case "RentalExtended" -> undone.add(new ChainSessions.Orphaned.Extended(
-							orphan.rentalId().toBigIntegerExact(), liveEndsAt(orphan.rentalId())));
+							orphan.rentalId().toBigIntegerExact(), liveEndsAt(hostId, orphan.rentalId())));
 					case "RentalEnded" -> undone.add(new ChainSessions.Orphaned.Ended(orphan.rentalId().toBigIntegerExact()));
 					default -> {
 					}
 				}
 			}
 			sessions.undo(undone, now);
+			if (!undone.isEmpty()) {
+				onSessionsChanged.accept(hostId);
+			}
 			jdbc.sql("delete from chain_blocks where host_id = ? and contract = ? and block_number > ?")
 				.params(hostId, contract, ancestorNumber)
 				.update();
 			if (ancestor.isPresent()) {
-				moveCheckpoint(ancestor.get());
+				moveCheckpoint(hostId, ancestor.get());
 			}
 			else {
 				// Nothing we read survives: start again from CHAIN_START_BLOCK.
@@ -262,7 +349,7 @@ class IngestionStore {
 	}
 
 	/** The latest end among a rental's RentalCreated and RentalExtended still on the chain. */
-	private Optional<Instant> liveEndsAt(BigDecimal rentalId) {
+	private Optional<Instant> liveEndsAt(String hostId, BigDecimal rentalId) {
 		return jdbc.sql("""
 				select max((payload->>'endsAt')::bigint) from chain_events
 				where host_id = ? and contract = ? and rental_id = ? and orphaned_at is null
@@ -274,11 +361,15 @@ class IngestionStore {
 	}
 
 	/** Rewrites the view of rentals seen in blocks not yet confirmed. */
-	void replacePending(List<RentalEvent.Created> pending, Map<BigInteger, Long> blockOf) {
-		transactions.executeWithoutResult(status -> sessions.replacePending(pending, blockOf));
+	void replacePending(HostSessions host, List<RentalEvent.Created> pending, Map<BigInteger, Long> blockOf,
+			Fence fence) {
+		transactions.executeWithoutResult(status -> {
+			fence.check();
+			host.sessions().replacePending(pending, blockOf);
+		});
 	}
 
-	private void moveCheckpoint(BlockRef block) {
+	private void moveCheckpoint(String hostId, BlockRef block) {
 		jdbc.sql("""
 				insert into chain_cursor (host_id, contract, block_number, block_hash, updated_at) values (?, ?, ?, ?, now())
 				on conflict (host_id, contract) do update

@@ -16,6 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 
 /**
@@ -39,6 +40,25 @@ public class Leases {
 
 	private final Counter poolExhausted;
 
+	private Leases(JdbcClient jdbc, String hostId, TunnelNetwork network, Counter poolExhausted) {
+		this.jdbc = jdbc;
+		this.hostId = hostId;
+		this.network = network;
+		this.poolExhausted = poolExhausted;
+	}
+
+	/**
+	 * The leases of another host of a shared database, from that host's own tunnel network: the
+	 * chain reader allocates for every registered host.
+	 */
+	public Leases forHost(String otherHostId, TunnelNetwork otherNetwork) {
+		if (otherHostId.equals(hostId) && otherNetwork.equals(network)) {
+			return this;
+		}
+		return new Leases(jdbc, otherHostId, otherNetwork, poolExhausted);
+	}
+
+	@Autowired
 	Leases(JdbcClient jdbc, AgentSettings settings, MeterRegistry meters) {
 		this.jdbc = jdbc;
 		this.hostId = settings.hostId();

@@ -11,10 +11,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 import com.gpuflow.agent.audit.AuditLog;
+import com.gpuflow.agent.config.TunnelNetwork;
 import com.gpuflow.agent.ipam.Leases;
 import com.gpuflow.agent.keys.RenterKeyVault;
 import com.gpuflow.agent.keys.ServerIdentity;
@@ -23,6 +26,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 
 /**
@@ -94,21 +98,55 @@ public class ChainSessions {
 
 	private final RenterKeyVault keys;
 
-	private final ServerIdentity server;
+	/** The server's public key of this instance's host; empty for a host that has not published one. */
+	private final Supplier<Optional<String>> serverKey;
 
 	private final Counter keysRejected;
 
+	/** Instances for the other hosts of a shared database, made once each (they hold no state of their own). */
+	private final Map<String, ChainSessions> otherHosts;
+
+	@Autowired
 	ChainSessions(SessionRows rows, PendingRentals pending, AuditLog audit, Leases leases, RenterKeyVault keys,
 			ServerIdentity server, MeterRegistry meters) {
+		this(rows, pending, audit, leases, keys, () -> Optional.of(server.publicKey()),
+				Counter.builder("gpuflow_renter_keys_rejected_total")
+					.description("Renter keys refused because they equal the server's or another live session's key")
+					.register(meters));
+	}
+
+	private ChainSessions(SessionRows rows, PendingRentals pending, AuditLog audit, Leases leases, RenterKeyVault keys,
+			Supplier<Optional<String>> serverKey, Counter keysRejected) {
 		this.rows = rows;
 		this.pending = pending;
 		this.audit = audit;
 		this.leases = leases;
 		this.keys = keys;
-		this.server = server;
-		this.keysRejected = Counter.builder("gpuflow_renter_keys_rejected_total")
-			.description("Renter keys refused because they equal the server's or another live session's key")
-			.register(meters);
+		this.serverKey = serverKey;
+		this.keysRejected = keysRejected;
+		this.otherHosts = new ConcurrentHashMap<>();
+	}
+
+	/**
+	 * The sessions of one host registered in a shared database, as the chain reader writes them:
+	 * that host's rows, unconfirmed rentals, audit chain and leases (from its own tunnel network),
+	 * and its server key for refusing a renter key that equals it. This agent's own host is this
+	 * instance. Generated renter keys are sealed with this agent's key-encryption key, which is
+	 * why the agents of one database share it.
+	 * @param serverPublicKey the host's server key (base64), if it published one
+	 */
+	public ChainSessions forHost(String hostId, Optional<String> serverPublicKey, TunnelNetwork network) {
+		if (hostId.equals(rows.hostId())) {
+			return this;
+		}
+		// Keyed by what the instance is made of: a host that re-registers with a new key or network gets a new one.
+		return otherHosts.computeIfAbsent(hostId + "|" + serverPublicKey.orElse("") + "|" + network.cidr(), key -> {
+			Leases hostLeases = leases.forHost(hostId, network);
+			AuditLog hostAudit = audit.forHost(hostId);
+			return new ChainSessions(new SessionRows(rows.jdbc(), hostAudit, hostLeases, hostId, rows.contract()),
+					new PendingRentals(rows.jdbc(), hostId, rows.contract()), hostAudit, hostLeases, keys,
+					() -> serverPublicKey, keysRejected);
+		});
 	}
 
 	/** Draws session ids and starts making keys; with {@code async} on another core for a large range. */
@@ -230,7 +268,7 @@ public class ChainSessions {
 			}
 		}
 		Set<String> taken = new HashSet<>(rows.keysInUse(offered));
-		taken.add(server.publicKey());
+		serverKey.get().ifPresent(taken::add);
 		return taken;
 	}
 

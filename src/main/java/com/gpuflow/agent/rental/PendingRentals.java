@@ -13,6 +13,7 @@ import java.util.Optional;
 import com.gpuflow.agent.config.AgentSettings;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 
 /**
@@ -28,10 +29,16 @@ class PendingRentals {
 
 	private final String contract;
 
+	@Autowired
 	PendingRentals(JdbcClient jdbc, AgentSettings settings) {
+		this(jdbc, settings.hostId(), settings.rentalContract());
+	}
+
+	/** The unconfirmed rentals of one host of a shared database. */
+	PendingRentals(JdbcClient jdbc, String hostId, String contract) {
 		this.jdbc = jdbc;
-		this.hostId = settings.hostId();
-		this.contract = settings.rentalContract();
+		this.hostId = hostId;
+		this.contract = contract;
 	}
 
 	Optional<RenterSessions.Pending> find(BigInteger rentalId) {

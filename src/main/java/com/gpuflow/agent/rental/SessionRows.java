@@ -22,6 +22,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 
 /**
@@ -52,12 +53,30 @@ class SessionRows {
 
 	private final String contract;
 
+	@Autowired
 	SessionRows(JdbcClient jdbc, AuditLog audit, Leases leases, AgentSettings settings) {
+		this(jdbc, audit, leases, settings.hostId(), settings.rentalContract());
+	}
+
+	/** The rows of one host of a shared database, with that host's audit log and leases. */
+	SessionRows(JdbcClient jdbc, AuditLog audit, Leases leases, String hostId, String contract) {
 		this.jdbc = jdbc;
 		this.audit = audit;
 		this.leases = leases;
-		this.hostId = settings.hostId();
-		this.contract = settings.rentalContract();
+		this.hostId = hostId;
+		this.contract = contract;
+	}
+
+	String hostId() {
+		return hostId;
+	}
+
+	String contract() {
+		return contract;
+	}
+
+	JdbcClient jdbc() {
+		return jdbc;
 	}
 
 	Optional<Session> live(BigInteger rentalId) {

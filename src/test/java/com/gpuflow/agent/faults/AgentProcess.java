@@ -91,7 +91,12 @@ final class AgentProcess implements AutoCloseable {
 	}
 
 	/** Starts the agent and waits until /actuator/health answers on the management port. */
-	synchronized AgentProcess start() {
+	AgentProcess start() {
+		return start(START_TIMEOUT);
+	}
+
+	/** Same, with a longer wait: several agents starting at once on two shared cores. */
+	synchronized AgentProcess start(Duration timeout) {
 		if (this.process != null && this.process.isAlive()) {
 			throw new IllegalStateException("the agent is already running on port " + this.httpPort);
 		}
@@ -106,7 +111,7 @@ final class AgentProcess implements AutoCloseable {
 		catch (IOException e) {
 			throw new UncheckedIOException("cannot start the agent", e);
 		}
-		long deadline = started + START_TIMEOUT.toNanos();
+		long deadline = started + timeout.toNanos();
 		while (healthStatus() < 0) {
 			if (!this.process.isAlive()) {
 				throw new IllegalStateException(
@@ -114,7 +119,7 @@ final class AgentProcess implements AutoCloseable {
 			}
 			if (System.nanoTime() > deadline) {
 				killQuietly();
-				throw new IllegalStateException("the agent did not answer within " + START_TIMEOUT + ":\n" + logTail(40));
+				throw new IllegalStateException("the agent did not answer within " + timeout + ":\n" + logTail(40));
 			}
 			sleep(100);
 		}

@@ -186,11 +186,44 @@ final class FaultRig implements AutoCloseable {
 
 	/** The pid of the wireguard-go serving this rig's interface (found by its command line). */
 	Optional<Long> wireguardGoPid() {
+		return wireguardGoPid(this.wgInterface);
+	}
+
+	/**
+	 * Ends the wireguard-go of an interface a test's agent made (it outlives a killed agent by
+	 * design), then removes what it leaves behind: for tests that run several agents of one rig.
+	 */
+	static void removeInterface(String wgInterface) {
+		wireguardGoPid(wgInterface).flatMap(ProcessHandle::of).ifPresent(process -> {
+			process.destroyForcibly();
+			process.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(timeout -> null).join();
+		});
+		RenterNamespace.removeAgentInterface(wgInterface);
+	}
+
+	/** Live peers of any interface: public key to its allowed-ips. */
+	static Map<String, String> livePeersOf(String wgInterface) {
+		RenterNamespace.Result dump = RenterNamespace.run(List.of("wg", "show", wgInterface, "dump"), Duration.ofSeconds(10));
+		if (dump.exit() != 0) {
+			throw new IllegalStateException("wg show " + wgInterface + " dump: " + dump.output().strip());
+		}
+		Map<String, String> peers = new TreeMap<>();
+		List<String> lines = dump.output().lines().toList();
+		for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
+			String[] fields = line.split("\t");
+			if (fields.length >= 4) {
+				peers.put(fields[0], fields[3]);
+			}
+		}
+		return peers;
+	}
+
+	static Optional<Long> wireguardGoPid(String wgInterface) {
 		try (var entries = Files.list(Path.of("/proc"))) {
 			for (Path entry : entries.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
 				try {
 					String commandLine = Files.readString(entry.resolve("cmdline")).replace('\0', ' ').trim();
-					if (commandLine.endsWith("wireguard-go -f " + this.wgInterface)) {
+					if (commandLine.endsWith("wireguard-go -f " + wgInterface)) {
 						return Optional.of(Long.parseLong(entry.getFileName().toString()));
 					}
 				}

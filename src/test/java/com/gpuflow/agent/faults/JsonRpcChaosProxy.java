@@ -70,6 +70,8 @@ final class JsonRpcChaosProxy implements AutoCloseable {
 
 	private final AtomicLong calls = new AtomicLong();
 
+	private final Map<String, AtomicLong> callsByMethod = new ConcurrentHashMap<>();
+
 	private final Set<String> injected = ConcurrentHashMap.newKeySet();
 
 	JsonRpcChaosProxy(String targetUrl, double faultRate, int maxLogRange, String host, long seed) throws IOException {
@@ -101,6 +103,12 @@ final class JsonRpcChaosProxy implements AutoCloseable {
 		return this.calls.get();
 	}
 
+	/** Requests of one JSON-RPC method so far (a batch counts as "batch"). */
+	long calls(String method) {
+		AtomicLong count = this.callsByMethod.get(method);
+		return count == null ? 0 : count.get();
+	}
+
 	Map<String, Long> faultCounts() {
 		Map<String, Long> counts = new TreeMap<>();
 		this.faults.forEach((fault, count) -> counts.put(fault.name(), count.get()));
@@ -117,6 +125,7 @@ final class JsonRpcChaosProxy implements AutoCloseable {
 			JsonNode call = JSON.readTree(request);
 			JsonNode id = call.isObject() ? call.get("id") : null;
 			String method = call.isObject() ? call.path("method").asText() : "batch";
+			this.callsByMethod.computeIfAbsent(method, m -> new AtomicLong()).incrementAndGet();
 			if (method.equals("eth_getLogs") && range(call) > this.maxLogRange) {
 				count(Fault.RANGE_REFUSED);
 				reply(exchange, 200, rpcError(id, -32005, "query exceeds max block range " + this.maxLogRange));

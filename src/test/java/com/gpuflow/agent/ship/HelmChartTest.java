@@ -51,7 +51,7 @@ class HelmChartTest {
 	 * image entrypoint's (the host id file, the user it drops to).
 	 */
 	static final Set<String> CHART_VARIABLES = Set.of("NODE_NAME", "NODE_IP", "POD_IP", "HOST_ID_FILE",
-			"JAVA_TOOL_OPTIONS", "GPUFLOW_UID", "GPUFLOW_GID");
+			"JAVA_TOOL_OPTIONS", "GPUFLOW_UID", "GPUFLOW_GID", "GPUFLOW_DATABASE_POOL_SIZE", "GPUFLOW_FLEET_DIRECT_URL");
 
 	@Test
 	void lintsCleanInStrictMode() {
@@ -199,6 +199,15 @@ class HelmChartTest {
 		}
 
 		@Test
+		void everyAgentSharesTheGivenDatabaseWithASmallPoolAndNoClusterOfItsOwn() {
+			assertThat(this.manifests.kinds()).doesNotContain("Cluster");
+			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_URL"))).isEqualTo("jdbc:postgresql://postgres:5432/gpuflow");
+			assertThat(value(this.manifests.env().get("GPUFLOW_DATABASE_POOL_SIZE"))).isEqualTo("8");
+			// without a pooler in between, the locks and LISTEN use the same address
+			assertThat(this.manifests.env()).doesNotContainKey("GPUFLOW_FLEET_DIRECT_URL");
+		}
+
+		@Test
 		void eachNodeKeepsItsOwnServerKeyOnTheHost() {
 			assertThat(this.manifests.volume("server-key-dir").get("hostPath"))
 				.isEqualTo(Map.of("path", "/var/lib/gpuflow", "type", "DirectoryOrCreate"));
@@ -262,6 +271,49 @@ class HelmChartTest {
 			assertThat(value(manifests.env().get("GPUFLOW_TLS"))).isEqualTo("off");
 			assertThat(manifests.env()).doesNotContainKey("GPUFLOW_TLS_CERT_FILE");
 			assertThat(map(map(manifests.agent().get("readinessProbe")).get("httpGet"))).containsEntry("port", "management");
+		}
+
+	}
+
+	@Nested
+	class CloudNativePgDatabase {
+
+		final Manifests manifests;
+
+		CloudNativePgDatabase(@TempDir Path dir) throws IOException {
+			this.manifests = render(values(dir, "hostId: \"" + HOST_ID + "\"\n" + REQUIRED + """
+					database:
+					  directUrl: "jdbc:postgresql://gpuflow-db-rw:5432/gpuflow"
+					  cloudNativePG:
+					    enabled: true
+					    instances: 2
+					    maxConnections: 600
+					"""));
+		}
+
+		@Test
+		void rendersAClusterAndTheAgentsUseItsServiceAndCredentials() {
+			assertThat(this.manifests.kinds()).containsExactlyInAnyOrder("ServiceAccount", "Secret", "DaemonSet", "Cluster");
+			Map<String, Object> cluster = this.manifests.one("Cluster");
+			assertThat(cluster.get("apiVersion")).isEqualTo("postgresql.cnpg.io/v1");
+			String name = (String) map(cluster.get("metadata")).get("name");
+			Map<String, Object> spec = map(cluster.get("spec"));
+			assertThat(spec.get("instances")).isEqualTo(2);
+			assertThat(map(map(spec.get("postgresql")).get("parameters"))).containsEntry("max_connections", "600");
+			assertThat(map(map(spec.get("bootstrap")).get("initdb"))).containsEntry("database", "gpuflow")
+				.containsEntry("owner", "gpuflow");
+			assertThat(value(this.manifests.env().get("SPRING_DATASOURCE_URL")))
+				.isEqualTo("jdbc:postgresql://" + name + "-rw:5432/gpuflow");
+			for (String variable : List.of("SPRING_DATASOURCE_USERNAME", "SPRING_DATASOURCE_PASSWORD")) {
+				Map<String, Object> ref = map(map(map(this.manifests.env().get(variable)).get("valueFrom")).get("secretKeyRef"));
+				assertThat(ref.get("name")).isEqualTo(name + "-app");
+			}
+		}
+
+		@Test
+		void locksAndListenCanBypassAPooler() {
+			assertThat(value(this.manifests.env().get("GPUFLOW_FLEET_DIRECT_URL")))
+				.isEqualTo("jdbc:postgresql://gpuflow-db-rw:5432/gpuflow");
 		}
 
 	}
