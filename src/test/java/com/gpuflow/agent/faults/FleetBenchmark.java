@@ -71,7 +71,8 @@ class FleetBenchmark {
 			Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), hosts.get(0));
 			properties.put("chain.rpc-url", proxy.url());
 			properties.put("chain.poll-interval", POLL_MILLIS + "ms");
-			properties.put("chain.start-block", Long.toString(chain.blockNumber()));
+			// After the previous run's last rental (the start block is read inclusive): each run counts only its own.
+			properties.put("chain.start-block", Long.toString(chain.blockNumber() + 1));
 			try (AgentContext agent = AgentContext.start(properties)) {
 				for (int i = 1; i < hosts.size(); i++) {
 					agent.jdbc()
