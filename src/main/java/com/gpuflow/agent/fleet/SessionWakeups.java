@@ -4,8 +4,11 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 
 import com.gpuflow.agent.config.AgentSettings;
+import com.gpuflow.agent.db.DatabaseReachable;
 import com.gpuflow.agent.rental.SessionsChanged;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
@@ -14,6 +17,7 @@ import org.slf4j.LoggerFactory;
 
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.context.SmartLifecycle;
+import org.springframework.context.event.EventListener;
 import org.springframework.stereotype.Component;
 
 /**
@@ -43,6 +47,8 @@ class SessionWakeups implements SmartLifecycle {
 	private volatile Thread worker;
 
 	private volatile Connection connection;
+
+	private final Semaphore retry = new Semaphore(0);
 
 	SessionWakeups(DirectConnections connections, ApplicationEventPublisher events, AgentSettings settings) {
 		this.connections = connections;
@@ -82,7 +88,9 @@ class SessionWakeups implements SmartLifecycle {
 				log.warn("Not listening for session changes ({}); the interval pass covers meanwhile; retrying in {} ms",
 						e.getMessage(), backoff.toMillis());
 				try {
-					Thread.sleep(backoff.toMillis());
+					retry.drainPermits();
+					// Woken early when the database answers again (DatabaseReachable).
+					retry.tryAcquire(backoff.toMillis(), TimeUnit.MILLISECONDS);
 				}
 				catch (InterruptedException interrupted) {
 					return;
@@ -92,6 +100,12 @@ class SessionWakeups implements SmartLifecycle {
 				connection = null;
 			}
 		}
+	}
+
+	/** The database is back: listen again now, not after the backoff. */
+	@EventListener
+	void on(DatabaseReachable event) {
+		retry.release();
 	}
 
 	@Override

@@ -47,7 +47,7 @@ class PurposeBoundChallengeTests extends RenterApiTestSupport {
 	void theMessageNamesTheRentalAndThePurposeAsResources() {
 		Fixture fixture = session(KeySource.RENTER);
 		String config = challenge(fixture.rentalId(), Purpose.CONFIG);
-		assertThat(config).endsWith("Resources:\n- urn:gpuflow:rental:" + HOST_ID + ":" + fixture.rentalId()
+		assertThat(config).endsWith("Resources:\n- urn:gpuflow:rental:" + hostId + ":" + fixture.rentalId()
 				+ "\n- urn:gpuflow:purpose:config");
 		assertThat(challenge(fixture.rentalId(), Purpose.REKEY)).endsWith("\n- urn:gpuflow:purpose:rekey");
 		assertThat(challenge(fixture.rentalId(), Purpose.SSH_KEYS)).endsWith("\n- urn:gpuflow:purpose:ssh-keys");

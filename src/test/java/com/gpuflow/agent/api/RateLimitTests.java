@@ -18,7 +18,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Retry-After before the body is read or the database asked. The test client connects from
  * loopback, a trusted proxy by default, so X-Forwarded-For stands for other client addresses.
  */
-@TestPropertySource(properties = { "gpuflow.rate-limit=5", "gpuflow.trusted-proxies=127.0.0.1/32,::1/128" })
+@TestPropertySource(properties = { "host-id=0x3333333333333333333333333333333333333333333333333333333333333333", "gpuflow.rate-limit=5", "gpuflow.trusted-proxies=127.0.0.1/32,::1/128" })
 class RateLimitTests extends RenterApiTestSupport {
 
 	@Test

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.web3j.crypto.Credentials;
 
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
@@ -56,6 +57,11 @@ abstract class RenterApiTestSupport {
 
 	static final String KEY_ENCRYPTION_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+	/**
+	 * The host id of the default context. A subclass with a context of its own (its own
+	 * {@code @TestPropertySource}) names another: cached contexts live side by side on the one database
+	 * below, as agents of different hosts would, and a second agent of one host would not start.
+	 */
 	static final String HOST_ID = "0x" + "11".repeat(32);
 
 	static final String CONTRACT = "0x" + "22".repeat(20);
@@ -201,6 +207,10 @@ abstract class RenterApiTestSupport {
 	@LocalServerPort
 	int port;
 
+	/** This context's host id ({@link #HOST_ID} unless the subclass names its own). */
+	@Value("${host-id}")
+	String hostId;
+
 	@Autowired
 	WebTestClient web;
 
@@ -238,7 +248,7 @@ abstract class RenterApiTestSupport {
 		long eventId = jdbc.sql("""
 				insert into chain_events (host_id, contract, block_number, block_hash, tx_hash, log_index, kind, rental_id, payload)
 				values (?, ?, 7, ?, ?, 0, 'RentalCreated', ?, '{}'::jsonb) returning id""")
-			.params(HOST_ID, CONTRACT, "0x" + "ab".repeat(32), "0x" + rentalId.toString(16) + "-" + System.nanoTime(),
+			.params(hostId, CONTRACT, "0x" + "ab".repeat(32), "0x" + rentalId.toString(16) + "-" + System.nanoTime(),
 					new BigDecimal(rentalId))
 			.query(Long.class)
 			.single();
@@ -249,7 +259,7 @@ abstract class RenterApiTestSupport {
 				insert into sessions (host_id, contract, rental_id, renter, state, starts_at, ends_at, created_event_id,
 				    key_source, peer_public_key, tunnel_ip, created_at, confirmed_at, peer_added_at)
 				values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::inet, ?, ?, ?) returning id""")
-			.params(HOST_ID, CONTRACT, new BigDecimal(rentalId), renter.toLowerCase(), state,
+			.params(hostId, CONTRACT, new BigDecimal(rentalId), renter.toLowerCase(), state,
 					now.minus(Duration.ofMinutes(1)).atOffset(ZoneOffset.UTC), endsAt.atOffset(ZoneOffset.UTC), eventId,
 					keySource.name(), pair.publicKey(), tunnelIp, now.atOffset(ZoneOffset.UTC),
 					now.atOffset(ZoneOffset.UTC), now.atOffset(ZoneOffset.UTC))
@@ -270,7 +280,7 @@ abstract class RenterApiTestSupport {
 		jdbc.sql("""
 				insert into pending_rentals (host_id, contract, rental_id, renter, starts_at, ends_at, block_number)
 				values (?, ?, ?, ?, ?, ?, 9)""")
-			.params(HOST_ID, CONTRACT, new BigDecimal(rentalId), RENTER.getAddress(), now.atOffset(ZoneOffset.UTC),
+			.params(hostId, CONTRACT, new BigDecimal(rentalId), RENTER.getAddress(), now.atOffset(ZoneOffset.UTC),
 					now.plus(Duration.ofHours(1)).atOffset(ZoneOffset.UTC))
 			.update();
 		return rentalId;

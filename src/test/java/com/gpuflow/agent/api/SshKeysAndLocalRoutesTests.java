@@ -35,7 +35,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code PUT /v1/rentals/{id}/ssh-keys} on the renter port and the local routes on the management
  * port, over real HTTP against the agent and PostgreSQL, with keys made by ssh-keygen.
  */
-@TestPropertySource(properties = { "management.server.port=0", "gpuflow.trusted-proxies=127.0.0.1/32" })
+@TestPropertySource(properties = { "host-id=0x4444444444444444444444444444444444444444444444444444444444444444", "management.server.port=0", "gpuflow.trusted-proxies=127.0.0.1/32" })
 class SshKeysAndLocalRoutesTests extends RenterApiTestSupport {
 
 	static final Path KEYS;
@@ -214,7 +214,7 @@ class SshKeysAndLocalRoutesTests extends RenterApiTestSupport {
 		jdbc.sql("""
 				insert into leases (host_id, ip, session_id, held_from, held_to, reserved)
 				values (?, ?::inet, ?, ?, ?, tstzrange(?, ?::timestamptz + interval '10 minutes'))""")
-			.params(HOST_ID, "10.99.0.9", fixture.sessionId(), from.atOffset(ZoneOffset.UTC), to.atOffset(ZoneOffset.UTC),
+			.params(hostId, "10.99.0.9", fixture.sessionId(), from.atOffset(ZoneOffset.UTC), to.atOffset(ZoneOffset.UTC),
 					from.atOffset(ZoneOffset.UTC), to.atOffset(ZoneOffset.UTC))
 			.update();
 		management().get().uri("/v1/local/whois?ip=10.99.0.9&at=" + from.plusSeconds(60)).exchange().expectStatus().isOk()

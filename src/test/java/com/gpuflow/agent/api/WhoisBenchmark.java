@@ -26,7 +26,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Run: {@code bash src/dev/gpuflow-dev bench -Dtest=WhoisBenchmark}. Target: at least 0.5 of health.
  * Clients are keep-alive sockets in this JVM ({@link LeanHttp}), on the same two cores as the server.
  */
-@TestPropertySource(properties = { "management.server.port=0", "gpuflow.trusted-proxies=127.0.0.1/32" })
+@TestPropertySource(properties = { "host-id=0x5555555555555555555555555555555555555555555555555555555555555555", "management.server.port=0", "gpuflow.trusted-proxies=127.0.0.1/32" })
 class WhoisBenchmark extends RenterApiTestSupport {
 
 	static final Duration WARMUP = Duration.ofSeconds(Long.getLong("bench.warmup", 10));
