@@ -1,6 +1,8 @@
 package com.gpuflow.agent.wireguard;
 
 import java.io.IOException;
+import java.net.DatagramSocket;
+import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -27,7 +29,7 @@ final class TestInterface implements AutoCloseable {
 
 	final int subnet = RANDOM.nextInt(256);
 
-	final int port = 40000 + RANDOM.nextInt(20000);
+	final int port = freeUdpPort();
 
 	/** The MANAGEMENT_PORT the isolation rules keep renters from (TCP; never the default, which an agent may hold). */
 	final int managementPort = 30000 + RANDOM.nextInt(10000);
@@ -81,6 +83,23 @@ final class TestInterface implements AutoCloseable {
 		command[0] = "wg";
 		System.arraycopy(args, 0, command, 1, args.length);
 		return RenterNamespace.sh(command);
+	}
+
+	/**
+	 * A UDP port nothing holds now: a random one collided now and then with a socket of another test
+	 * ("Address already in use" from wg set). Binding the wildcard checks IPv4 and IPv6 at once.
+	 */
+	private static int freeUdpPort() {
+		for (int attempt = 0; attempt < 50; attempt++) {
+			int candidate = 40000 + RANDOM.nextInt(20000);
+			try (DatagramSocket probe = new DatagramSocket(candidate)) {
+				return candidate;
+			}
+			catch (SocketException taken) {
+				// try another
+			}
+		}
+		throw new IllegalStateException("no free UDP port among 50 tries in 40000-59999");
 	}
 
 	@Override
