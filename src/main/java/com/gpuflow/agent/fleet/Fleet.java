@@ -3,6 +3,7 @@ package com.gpuflow.agent.fleet;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.OptionalLong;
 
@@ -108,7 +109,7 @@ public class Fleet {
 	 */
 	static String channel(String hostId) {
 		String hex = hostId.startsWith("0x") ? hostId.substring(2) : hostId;
-		return "gpuflow_host_" + hex.substring(0, Math.min(48, hex.length())).toLowerCase(java.util.Locale.ROOT);
+		return "gpuflow_host_" + hex.substring(0, Math.min(48, hex.length())).toLowerCase(Locale.ROOT);
 	}
 
 	/** Records this agent's host (first registration keeps its time: the reader reads it from CHAIN_START_BLOCK). */

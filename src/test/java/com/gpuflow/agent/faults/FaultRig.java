@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -196,7 +197,7 @@ final class FaultRig implements AutoCloseable {
 	static void removeInterface(String wgInterface) {
 		wireguardGoPid(wgInterface).flatMap(ProcessHandle::of).ifPresent(process -> {
 			process.destroyForcibly();
-			process.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(timeout -> null).join();
+			process.onExit().orTimeout(5, TimeUnit.SECONDS).exceptionally(timeout -> null).join();
 		});
 		RenterNamespace.removeAgentInterface(wgInterface);
 	}
@@ -614,7 +615,7 @@ final class FaultRig implements AutoCloseable {
 			// The process first, then what it leaves behind (its link, socket and log).
 			wireguardGoPid().flatMap(ProcessHandle::of).ifPresent(process -> {
 				process.destroyForcibly();
-				process.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(timeout -> null).join();
+				process.onExit().orTimeout(5, TimeUnit.SECONDS).exceptionally(timeout -> null).join();
 			});
 			RenterNamespace.removeAgentInterface(this.wgInterface);
 		}

@@ -24,6 +24,7 @@ import com.gpuflow.agent.testsupport.RenterNamespace;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * Many hosts, one database (SPEC: "Agents of many hosts may share one database"): six agent
@@ -246,7 +247,7 @@ class FleetFaultTest {
 			Map<String, String> env = rig.environment(false);
 			rig.track(new AgentProcess(env, SMALL_JVM)).start();
 			AgentProcess second = rig.track(new AgentProcess(new HashMap<>(env), SMALL_JVM));
-			IllegalStateException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+			IllegalStateException refused = assertThrows(IllegalStateException.class,
 					second::start);
 			assertThat(refused.getMessage()).contains("the agent exited with 1 while starting")
 				.contains("HOST_ID " + rig.host + " is already running");
