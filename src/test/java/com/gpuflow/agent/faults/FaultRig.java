@@ -159,20 +159,7 @@ final class FaultRig implements AutoCloseable {
 
 	/** Live peers of the interface: public key to its allowed-ips, read with {@code wg show dump}. */
 	Map<String, String> livePeers() {
-		RenterNamespace.Result dump = RenterNamespace.run(List.of("wg", "show", this.wgInterface, "dump"),
-				Duration.ofSeconds(10));
-		if (dump.exit() != 0) {
-			throw new IllegalStateException("wg show " + this.wgInterface + " dump: " + dump.output().strip());
-		}
-		Map<String, String> peers = new TreeMap<>();
-		List<String> lines = dump.output().lines().toList();
-		for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
-			String[] fields = line.split("\t");
-			if (fields.length >= 4) {
-				peers.put(fields[0], fields[3]);
-			}
-		}
-		return peers;
+		return livePeersOf(this.wgInterface);
 	}
 
 	/** Same, or empty while the interface cannot be read (deleted, being re-created). */
