@@ -98,8 +98,9 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 	private Connection open() throws SQLException {
 		Connection opened = connections.open("gpuflow-agent locks", SOCKET_TIMEOUT_SECONDS);
 		try (Statement statement = opened.createStatement()) {
-			// The database drops a vanished agent's session (and its locks) after about 8 s of silence.
-			statement.execute("set tcp_keepalives_idle = 4; set tcp_keepalives_interval = 2; set tcp_keepalives_count = 2");
+			// The database drops a vanished agent's session (and its locks) after about 6 s of silence (3 s idle, then
+			// three unanswered probes 1 s apart), so another agent reads within 10 s with the 2 s election interval.
+			statement.execute("set tcp_keepalives_idle = 3; set tcp_keepalives_interval = 1; set tcp_keepalives_count = 3");
 		}
 		return opened;
 	}

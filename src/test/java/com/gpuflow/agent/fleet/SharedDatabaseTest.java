@@ -1,5 +1,7 @@
 package com.gpuflow.agent.fleet;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.net.URI;
@@ -17,6 +19,8 @@ import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
 import com.gpuflow.agent.testsupport.RentalMarketClient;
 import com.gpuflow.agent.testsupport.RentalMarketClient.RentalCreated;
+import com.gpuflow.agent.testsupport.RenterNamespace;
+import com.gpuflow.agent.testsupport.TcpProxy;
 import com.gpuflow.agent.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -46,9 +50,17 @@ class SharedDatabaseTest {
 
 	AgentContext second;
 
+	TcpProxy firstsDatabase;
+
+	/** An nft table of this test's own that drops one TCP connection on loopback; removed after each test. */
+	String partitionTable;
+
 	@AfterEach
 	void stopEverything() {
-		for (AutoCloseable closeable : new AutoCloseable[] { second, first, chain }) {
+		if (partitionTable != null) {
+			RenterNamespace.run(List.of("nft", "delete", "table", "inet", partitionTable), Duration.ofSeconds(10));
+		}
+		for (AutoCloseable closeable : new AutoCloseable[] { second, first, firstsDatabase, chain }) {
 			try {
 				if (closeable != null) {
 					closeable.close();
@@ -116,6 +128,98 @@ class SharedDatabaseTest {
 		System.out.printf("shared database: from the reader's stop (its graceful shutdown included) to the takeover %d ms%n", takeover.toMillis());
 	}
 
+	@Test
+	void aReaderThatLosesItsDatabaseIsReplacedWithinTenSecondsAndDoesNotReadAgainWhenItReturns() throws Exception {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = RentalMarketClient.deploy(chain);
+		market.registerHost(0, FIRST, BigInteger.ONE);
+		market.registerHost(0, SECOND, BigInteger.ONE);
+		TestDatabase.Connection database = TestDatabase.create();
+		URI direct = URI.create(database.url().substring("jdbc:".length()));
+		firstsDatabase = new TcpProxy(direct.getHost(), direct.getPort());
+		Map<String, Object> throughProxy = properties(database, market, FIRST);
+		throughProxy.put("spring.datasource.url",
+				database.url().replace(":" + direct.getPort() + "/", ":" + firstsDatabase.port() + "/"));
+		first = AgentContext.start(throughProxy);
+		second = AgentContext.start(properties(database, market, SECOND));
+		JdbcClient jdbc = second.jdbc();
+		Eventually.await(DEADLINE, "the first agent reads", () -> FIRST.equals(reader(jdbc)));
+		market.rent(1, SECOND, 3_600, RentalMarketClient.randomBytes32());
+		Eventually.await(DEADLINE, "the reader writes the second host's rental", () -> sessions(jdbc, SECOND) == 1);
+		long termBefore = count(jdbc, "select term from chain_reader");
+
+		// Every connection of the reader (pool, locks, LISTEN) is closed, and new ones are refused.
+		firstsDatabase.cut();
+		long cut = System.nanoTime();
+		Eventually.await(Duration.ofSeconds(10), "the second agent reads", () -> SECOND.equals(reader(jdbc)));
+		Duration takeover = Duration.ofNanos(System.nanoTime() - cut);
+		market.rent(2, FIRST, 3_600, RentalMarketClient.randomBytes32());
+		Eventually.await(DEADLINE, "the cut-off host's rental is written by the new reader",
+				() -> sessions(jdbc, FIRST) == 1);
+
+		// Back again, the first agent keeps its host but does not read: one reader, the term moved once.
+		firstsDatabase.restore();
+		Eventually.await(DEADLINE, "the first agent is back and says who reads",
+				() -> health(first).at("/components/chain/details/reader").asText().equals("host " + SECOND));
+		market.rent(3, FIRST, 3_600, RentalMarketClient.randomBytes32());
+		Eventually.await(DEADLINE, "and its sessions still come", () -> sessions(jdbc, FIRST) == 2);
+		assertThat(gauge(first, "gpuflow_chain_reader")).isEqualTo(0.0);
+		assertThat(gauge(second, "gpuflow_chain_reader")).isEqualTo(1.0);
+		assertThat(count(jdbc, "select term from chain_reader")).isEqualTo(termBefore + 1);
+		assertThat(count(jdbc, "select count(*) from chain_events where orphaned_at is null")).isEqualTo(3);
+		System.out.printf("shared database: reader's connections cut -> another agent reads in %d ms%n",
+				takeover.toMillis());
+	}
+
+	/**
+	 * A network partition of the reader's lock connection only, its pool still working: the database
+	 * has to notice the silence itself (TCP keepalive) and free the lock, another agent reads within
+	 * 10 s, and the old reader, which still reaches the database through its pool, stops reading.
+	 */
+	@Test
+	void aReaderWhoseLockConnectionFallsSilentIsReplacedWithinTenSeconds() throws Exception {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = RentalMarketClient.deploy(chain);
+		market.registerHost(0, FIRST, BigInteger.ONE);
+		market.registerHost(0, SECOND, BigInteger.ONE);
+		TestDatabase.Connection database = TestDatabase.create();
+		first = AgentContext.start(properties(database, market, FIRST));
+		second = AgentContext.start(properties(database, market, SECOND));
+		JdbcClient jdbc = second.jdbc();
+		Eventually.await(DEADLINE, "the first agent reads", () -> FIRST.equals(reader(jdbc)));
+		long termBefore = count(jdbc, "select term from chain_reader");
+		int lockPort = jdbc.sql("""
+				select a.client_port from pg_locks l join pg_stat_activity a on a.pid = l.pid,
+				  (select ('x' || substr(md5(?), 1, 16))::bit(64)::bigint as key) k
+				where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+				  and l.classid::bigint = ((k.key >> 32) & 4294967295) and l.objid::bigint = (k.key & 4294967295)""")
+			.param("gpuflow-reader:" + market.address().toLowerCase())
+			.query(Integer.class)
+			.single();
+
+		// Both directions of that one connection dropped on loopback: no reset, no FIN, only silence.
+		partitionTable = "gpuflow_test_" + RenterNamespace.uniqueName();
+		RenterNamespace.sh("nft", "add", "table", "inet", partitionTable);
+		RenterNamespace.sh("nft", "add", "chain", "inet", partitionTable, "out",
+				"{ type filter hook output priority 0 ; policy accept ; }");
+		RenterNamespace.sh("nft", "add", "rule", "inet", partitionTable, "out", "oif", "lo", "tcp", "sport",
+				Integer.toString(lockPort), "drop");
+		RenterNamespace.sh("nft", "add", "rule", "inet", partitionTable, "out", "oif", "lo", "tcp", "dport",
+				Integer.toString(lockPort), "drop");
+		long silent = System.nanoTime();
+		Eventually.await(Duration.ofSeconds(10), "the second agent reads", () -> SECOND.equals(reader(jdbc)));
+		Duration takeover = Duration.ofNanos(System.nanoTime() - silent);
+		Eventually.await(DEADLINE, "the old reader knows it no longer reads",
+				() -> gauge(first, "gpuflow_chain_reader") == 0.0);
+
+		market.rent(1, FIRST, 3_600, RentalMarketClient.randomBytes32());
+		Eventually.await(DEADLINE, "the silent reader's host is read by the new one", () -> sessions(jdbc, FIRST) == 1);
+		assertThat(count(jdbc, "select term from chain_reader")).isEqualTo(termBefore + 1);
+		assertThat(count(jdbc, "select count(*) from chain_events where orphaned_at is null")).isEqualTo(1);
+		System.out.printf("shared database: reader's lock connection silent -> another agent reads in %d ms%n",
+				takeover.toMillis());
+	}
+
 	private static Map<String, Object> properties(TestDatabase.Connection database, RentalMarketClient market,
 			String host) {
 		Map<String, Object> properties = AgentContext.properties(database, market.node(), market.address(), host);
@@ -135,11 +239,16 @@ class SharedDatabaseTest {
 		return jdbc.sql(sql).params(params).query(Long.class).single();
 	}
 
-	private static JsonNode health(AgentContext agent) throws Exception {
-		return new ObjectMapper().readTree(get(agent, "/actuator/health"));
+	private static JsonNode health(AgentContext agent) {
+		try {
+			return new ObjectMapper().readTree(get(agent, "/actuator/health"));
+		}
+		catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
 	}
 
-	private static double gauge(AgentContext agent, String name) throws Exception {
+	private static double gauge(AgentContext agent, String name) {
 		return get(agent, "/actuator/prometheus").lines()
 			.filter(line -> line.startsWith(name + " ") || line.startsWith(name + "{"))
 			.mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
@@ -147,11 +256,20 @@ class SharedDatabaseTest {
 			.orElseThrow(() -> new AssertionError(name + " is not exported"));
 	}
 
-	private static String get(AgentContext agent, String path) throws Exception {
-		HttpResponse<String> response = HttpClient.newHttpClient()
-			.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + agent.managementPort() + path)).build(),
-					HttpResponse.BodyHandlers.ofString());
-		return response.body();
+	private static String get(AgentContext agent, String path) {
+		try {
+			return HttpClient.newHttpClient()
+				.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + agent.managementPort() + path)).build(),
+						HttpResponse.BodyHandlers.ofString())
+				.body();
+		}
+		catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
+		catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(e);
+		}
 	}
 
 }
