@@ -128,8 +128,9 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 				if (!tryLock(reopened, "gpuflow-host:" + settings.rentalContract() + ":" + settings.hostId())) {
 					reopened.close();
 					if (!hostLockLostLogged) {
-						log.error("HOST_ID {} was taken by another agent while this one's database session was lost: "
-								+ "not reading the chain; stop one of them", settings.hostId());
+						log.error("HOST_ID {} is held by another database session while this agent's was lost: another "
+								+ "agent of this host (stop one of them), or this agent's lost session until the database "
+								+ "drops it; not reading the chain meanwhile", settings.hostId());
 						hostLockLostLogged = true;
 					}
 					return true;
