@@ -418,7 +418,7 @@ public class Reconciler {
 		return result(now, plan.isEmpty() ? Outcome.IN_SYNC : Outcome.APPLIED, plan, drift, started, "");
 	}
 
-	/** Restores the isolation rules if they were deleted or edited; counts the repair. */
+	/** The isolation check on its own fixed rate, between passes. */
 	private void checkFirewall() {
 		passLock.lock();
 		try {
@@ -429,6 +429,7 @@ public class Reconciler {
 		}
 	}
 
+	/** Restores the isolation rules if they were deleted or edited; counts the repair. */
 	private void convergeFirewall() {
 		try {
 			if (wireGuard.firewall().converge() == Firewall.Check.RESTORED) {
