@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /**
  * Many hosts, one database (SPEC: "Agents of many hosts may share one database"): six agent
  * processes, each with its own HOST_ID, wireguard-go interface and port, on one PostgreSQL and one
- * anvil behind a counting JSON-RPC proxy. Exactly one reads the chain; killing it with
+ * anvil, each agent behind a counting JSON-RPC proxy of its own. Exactly one reads the chain; killing it with
  * {@code kill -9} hands reading to another agent within 10 s; every host ends with exactly its
  * chain's sessions, peers and audit records; the node sees the {@code eth_getLogs} of one reader.
  */
@@ -52,7 +52,8 @@ class FleetFaultTest {
 	static final List<String> SMALL_JVM = List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx192m",
 			"-XX:CICompilerCount=1", "-Xss512k");
 
-	record Member(String host, String wgInterface, AgentProcess agent, Map<String, String> env) {
+	/** @param node this agent's own counting proxy in front of the one anvil: who calls what is seen per agent */
+	record Member(String host, String wgInterface, AgentProcess agent, Map<String, String> env, JsonRpcChaosProxy node) {
 	}
 
 	@Test
@@ -68,7 +69,6 @@ class FleetFaultTest {
 	}
 
 	private void run(FaultRig rig, List<String> interfaces) throws Exception {
-		JsonRpcChaosProxy proxy = rig.track(new JsonRpcChaosProxy(rig.chain.rpcUrl(), 0.0, Integer.MAX_VALUE, rig.host, 1));
 		byte[] kek = new byte[32];
 		ThreadLocalRandom.current().nextBytes(kek);
 		String sharedKek = Base64.getEncoder().encodeToString(kek);
@@ -91,7 +91,8 @@ class FleetFaultTest {
 			env.put("WG_ENDPOINT", "127.0.0.1:" + port);
 			Files.createDirectories(keys.resolve("a" + i));
 			env.put("WG_PRIVATE_KEY_FILE", keys.resolve("a" + i).resolve("server.key").toString());
-			env.put("CHAIN_RPC_URL", proxy.url());
+			JsonRpcChaosProxy node = rig.track(new JsonRpcChaosProxy(rig.chain.rpcUrl(), 0.0, Integer.MAX_VALUE, rig.host, 1));
+			env.put("CHAIN_RPC_URL", node.url());
 			env.put("CHAIN_POLL_INTERVAL", POLL_MILLIS + "ms");
 			// The interval pass is the fallback only: prompt peers must come from the wake-up.
 			env.put("RECONCILE_INTERVAL", "10s");
@@ -100,7 +101,7 @@ class FleetFaultTest {
 			env.put("GPUFLOW_DATABASE_POOL_SIZE", "6");
 			// A cold JVM's first login on two cores shared with other work took 2-4 s: more than the 3 s default.
 			env.put("GPUFLOW_DATABASE_CONNECTION_TIMEOUT", "20000");
-			members.add(new Member(host, wgInterface, rig.track(new AgentProcess(env, SMALL_JVM)), env));
+			members.add(new Member(host, wgInterface, rig.track(new AgentProcess(env, SMALL_JVM)), env, node));
 		}
 		// One after another: six JVMs starting at once on two shared cores starve each other until
 		// a cold JVM's first database login (SCRAM in interpreted code) outlasts the pool's 3 s timeout.
@@ -116,7 +117,8 @@ class FleetFaultTest {
 		members.forEach(m -> rentedFor.put(m.host(), new ArrayList<>()));
 		List<Duration> takeovers = new ArrayList<>();
 		Set<String> killedHosts = new TreeSet<>();
-		long getLogsBefore = proxy.calls("eth_getLogs");
+		Set<String> readers = new TreeSet<>(Set.of(reader(rig)));
+		long getLogsBefore = getLogs(members);
 		long loadStarted = System.nanoTime();
 		int perRound = RENTALS / ROUNDS;
 		for (int round = 0; round < ROUNDS; round++) {
@@ -129,10 +131,11 @@ class FleetFaultTest {
 			}
 			if (round == 1 || round == 3) {
 				takeovers.add(killReaderAndTimeTakeover(rig, members, killedHosts));
+				readers.add(reader(rig));
 			}
 		}
 		double loadSeconds = (System.nanoTime() - loadStarted) / 1e9;
-		long getLogs = proxy.calls("eth_getLogs") - getLogsBefore;
+		long getLogs = getLogs(members) - getLogsBefore;
 
 		// Every host converges to exactly its chain: sessions, peers on its own interface only, events once.
 		Eventually.await(Duration.ofSeconds(90), "every host's peers equal its rentals", () -> members.stream()
@@ -181,13 +184,20 @@ class FleetFaultTest {
 		double p99 = latencies.get((int) Math.ceil(latencies.size() * 0.99) - 1);
 		double getLogsPerSecond = getLogs / loadSeconds;
 		System.out.printf("fleet: %d agents, %d rentals in %.1f s; takeovers %s; eth_getLogs %.2f/s (%d); "
-				+ "confirmation->peer on non-reading agents p50 %.0f ms p99 %.0f ms (%d sessions)%n", AGENTS, RENTALS,
-				loadSeconds, takeovers, getLogsPerSecond, getLogs, p50, p99, latencies.size());
+				+ "per agent %s (readers %d of %d); confirmation->peer on non-reading agents p50 %.0f ms p99 %.0f ms"
+				+ " (%d sessions)%n", AGENTS, RENTALS, loadSeconds, takeovers, getLogsPerSecond, getLogs,
+				members.stream().map(m -> m.node().calls("eth_getLogs")).toList(), readers.size(), AGENTS, p50, p99,
+				latencies.size());
 		assertThat(takeovers).hasSize(2).allSatisfy(t -> assertThat(t).isLessThan(TAKEOVER_LIMIT));
 		// One reader polls at most once per CHAIN_POLL_INTERVAL (plus a few catch-up reads after a
 		// takeover); six readers would be up to six times that.
 		double oneReader = 1000.0 / POLL_MILLIS;
 		assertThat(getLogsPerSecond).as("eth_getLogs per second").isGreaterThan(0).isLessThan(oneReader * 1.5);
+		// Sharper, per agent: an agent that never held a reader term never asked the node for logs.
+		assertThat(members.stream().filter(m -> !readers.contains(m.host())).map(m -> m.node().calls("eth_getLogs")))
+			.as("eth_getLogs of the agents that never read (readers: %s)", readers)
+			.hasSize(AGENTS - readers.size())
+			.containsOnly(0L);
 		assertThat(p99).as("confirmation to peer p99 (ms) on agents that do not read").isLessThan(2_000);
 	}
 
@@ -207,6 +217,10 @@ class FleetFaultTest {
 		// Back as a DaemonSet would bring it: it reconciles its host and no longer reads.
 		Thread.ofPlatform().start(() -> victim.agent().start(FLEET_START));
 		return takeover;
+	}
+
+	private static long getLogs(List<Member> members) {
+		return members.stream().mapToLong(m -> m.node().calls("eth_getLogs")).sum();
 	}
 
 	private static String reader(FaultRig rig) {
