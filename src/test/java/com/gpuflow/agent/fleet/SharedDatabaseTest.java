@@ -74,10 +74,7 @@ class SharedDatabaseTest {
 
 	@Test
 	void oneReaderServesALateHostFromTheStartBlockAndTheOtherTakesOverFromTheCheckpoints() throws Exception {
-		chain = AnvilNode.startDefault();
-		RentalMarketClient market = RentalMarketClient.deploy(chain);
-		market.registerHost(0, FIRST, BigInteger.ONE);
-		market.registerHost(0, SECOND, BigInteger.ONE);
+		RentalMarketClient market = marketWithBothHosts();
 		TestDatabase.Connection database = TestDatabase.create();
 
 		// The second host's rentals are on chain before its agent (or anyone) registered it.
@@ -130,10 +127,7 @@ class SharedDatabaseTest {
 
 	@Test
 	void aReaderThatLosesItsDatabaseIsReplacedWithinTenSecondsAndDoesNotReadAgainWhenItReturns() throws Exception {
-		chain = AnvilNode.startDefault();
-		RentalMarketClient market = RentalMarketClient.deploy(chain);
-		market.registerHost(0, FIRST, BigInteger.ONE);
-		market.registerHost(0, SECOND, BigInteger.ONE);
+		RentalMarketClient market = marketWithBothHosts();
 		TestDatabase.Connection database = TestDatabase.create();
 		URI direct = URI.create(database.url().substring("jdbc:".length()));
 		firstsDatabase = new TcpProxy(direct.getHost(), direct.getPort());
@@ -179,10 +173,7 @@ class SharedDatabaseTest {
 	 */
 	@Test
 	void aReaderWhoseLockConnectionFallsSilentIsReplacedWithinTenSeconds() throws Exception {
-		chain = AnvilNode.startDefault();
-		RentalMarketClient market = RentalMarketClient.deploy(chain);
-		market.registerHost(0, FIRST, BigInteger.ONE);
-		market.registerHost(0, SECOND, BigInteger.ONE);
+		RentalMarketClient market = marketWithBothHosts();
 		TestDatabase.Connection database = TestDatabase.create();
 		first = AgentContext.start(properties(database, market, FIRST));
 		second = AgentContext.start(properties(database, market, SECOND));
@@ -223,6 +214,15 @@ class SharedDatabaseTest {
 		System.out.printf("shared database: reader's lock connection silent -> a new term (host %s) in %d ms%n",
 				FIRST.equals(newReader) ? "of the old reader, on a new connection" : "of the other agent",
 				takeover.toMillis());
+	}
+
+	/** A fresh anvil with the contract, both hosts registered on chain (not yet in any database). */
+	private RentalMarketClient marketWithBothHosts() {
+		chain = AnvilNode.startDefault();
+		RentalMarketClient market = RentalMarketClient.deploy(chain);
+		market.registerHost(0, FIRST, BigInteger.ONE);
+		market.registerHost(0, SECOND, BigInteger.ONE);
+		return market;
 	}
 
 	private static Map<String, Object> properties(TestDatabase.Connection database, RentalMarketClient market,
