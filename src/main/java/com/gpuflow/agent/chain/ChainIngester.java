@@ -127,8 +127,6 @@ public class ChainIngester implements SmartLifecycle {
 	/** The reader term this agent holds, or -1: only a term holder runs the worker. */
 	private volatile long term = -1;
 
-	private volatile boolean reading;
-
 	ChainIngester(ChainNode node, IngestionStore store, ApplicationEventPublisher events, Clock clock,
 			AgentSettings settings, MeterRegistry meters, Fleet fleet, ChainSessions sessions,
 			@Value("${gpuflow.chain.max-range:10000}") int maxRange,
@@ -164,7 +162,6 @@ public class ChainIngester implements SmartLifecycle {
 	synchronized void on(ChainReaderElected elected) {
 		stopWorker();
 		term = elected.term();
-		reading = true;
 		hadPending.clear();
 		pendingSwept.clear();
 		running = true;
@@ -176,13 +173,12 @@ public class ChainIngester implements SmartLifecycle {
 	synchronized void on(ChainReaderDeposed deposed) {
 		stopWorker();
 		term = -1;
-		reading = false;
 		log.info("No longer reading the chain ({})", deposed.reason());
 	}
 
 	/** Whether this agent reads the chain now. */
 	public boolean reading() {
-		return reading;
+		return term >= 0;
 	}
 
 	/** A hint that there may be a new block (websocket push); polling alone is correct too. */
@@ -314,7 +310,7 @@ public class ChainIngester implements SmartLifecycle {
 			log.info("Blocks {}..{} changed while reading them; reading again", from, to);
 			return Optional.of(true);
 		}
-		Map<String, List<ChainLog>> byHost = logsByHost(logs);
+		Map<String, List<ChainLog>> byHost = logsByHost(logs, members);
 		List<String> quiet = new ArrayList<>();
 		Instant now = clock.instant();
 		for (Member member : members) {
@@ -331,7 +327,7 @@ public class ChainIngester implements SmartLifecycle {
 				continue;
 			}
 			IngestionStore.Outcome outcome = store.persist(member.host(), mine, upTo.get(), now, fence,
-					fleet::sessionsChanged);
+					this::notifyOtherHost);
 			eventsStored.increment(outcome.stored());
 			undecodable.increment(outcome.undecodable());
 			if (outcome.sessionsChanged() && member.hostId().equals(settings.hostId())) {
@@ -347,9 +343,9 @@ public class ChainIngester implements SmartLifecycle {
 	/**
 	 * The logs of a range sorted by the host they concern: a RentalCreated by its host id, an
 	 * extension or end by the host of its rental (created in this range or stored before), a log
-	 * that does not decode by every host (each keeps its record of it).
+	 * that does not decode by every host the range is read for (each keeps its record of it).
 	 */
-	private Map<String, List<ChainLog>> logsByHost(List<ChainLog> logs) {
+	private Map<String, List<ChainLog>> logsByHost(List<ChainLog> logs, List<Member> members) {
 		Map<String, String> hostOf = new HashMap<>();
 		List<String> unknown = new ArrayList<>();
 		List<ChainLog> undecodableLogs = new ArrayList<>();
@@ -384,17 +380,22 @@ public class ChainIngester implements SmartLifecycle {
 			}
 		}
 		if (!undecodableLogs.isEmpty()) {
-			for (String host : fleetHostIds()) {
-				byHost.computeIfAbsent(host, h -> new ArrayList<>()).addAll(undecodableLogs);
+			for (Member member : members) {
+				byHost.computeIfAbsent(member.hostId(), h -> new ArrayList<>()).addAll(undecodableLogs);
 			}
 		}
 		return byHost;
 	}
 
-	private List<String> fleetHostIds() {
-		List<String> ids = new ArrayList<>(List.of(settings.hostId()));
-		fleet.hosts().stream().map(Fleet.Host::hostId).filter(id -> !ids.contains(id)).forEach(ids::add);
-		return ids;
+	/**
+	 * Wakes the agent of another host when its sessions changed. This agent's own reconciler hears
+	 * of its host's changes directly ({@link SessionsChanged} after the commit); a NOTIFY to its own
+	 * channel as well would only run a second pass.
+	 */
+	private void notifyOtherHost(String hostId) {
+		if (!hostId.equals(settings.hostId())) {
+			fleet.sessionsChanged(hostId);
+		}
 	}
 
 	private void moved(String hostId, long to) {
@@ -411,7 +412,7 @@ public class ChainIngester implements SmartLifecycle {
 			Gauge.builder("gpuflow_chain_host_lag_blocks", () -> {
 				long h = head.get();
 				long c = value.get();
-				return reading ? (h < 0 || c < 0 ? -1 : Math.max(0, h - c)) : Double.NaN;
+				return reading() ? (h < 0 || c < 0 ? -1 : Math.max(0, h - c)) : Double.NaN;
 			}).description("Blocks between the head and a host's checkpoint, on the agent that reads the chain")
 				.tag("host", id)
 				.register(meters);
@@ -471,7 +472,7 @@ public class ChainIngester implements SmartLifecycle {
 		int undone = 0;
 		for (Member member : group) {
 			undone += store.rollBackTo(member.host(), ancestorNumber, Optional.ofNullable(ancestor), clock.instant(), fence,
-					fleet::sessionsChanged);
+					this::notifyOtherHost);
 			moved(member.hostId(), ancestorNumber);
 		}
 		reorgs.increment();

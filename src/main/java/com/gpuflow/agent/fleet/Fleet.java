@@ -33,8 +33,6 @@ public class Fleet {
 
 	private final AgentSettings settings;
 
-	private volatile boolean reading;
-
 	Fleet(JdbcClient jdbc, AgentSettings settings) {
 		this.jdbc = jdbc;
 		this.settings = settings;
@@ -93,14 +91,6 @@ public class Fleet {
 			.optional()
 			.map(OptionalLong::of)
 			.orElse(OptionalLong.empty());
-	}
-
-	public boolean thisAgentReads() {
-		return reading;
-	}
-
-	void reading(boolean now) {
-		reading = now;
 	}
 
 	/**

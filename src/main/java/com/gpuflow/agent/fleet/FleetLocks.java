@@ -143,7 +143,6 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 				if (tryLock(connection, "gpuflow-reader:" + settings.rentalContract())) {
 					long term = beginTerm();
 					reading = true;
-					fleet.reading(true);
 					log.info("This agent ({}) now reads the chain for every host of the database (term {})",
 							settings.hostId(), term);
 					events.publishEvent(new ChainReaderElected(term));
@@ -189,7 +188,6 @@ class FleetLocks implements SmartLifecycle, DisposableBean {
 			return;
 		}
 		reading = false;
-		fleet.reading(false);
 		events.publishEvent(new ChainReaderDeposed(reason));
 	}
 

@@ -88,12 +88,8 @@ class AddressPoolOverHttpTests {
 		wgInterface = RenterNamespace.uniqueName() + "p";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-pool-key");
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("gpuflow.wireguard.enabled", "true");
-		properties.put("wg.interface", wgInterface);
-		properties.put("wg.cidr", cidr);
-		properties.put("wg.port", 40_000 + ThreadLocalRandom.current().nextInt(10_000));
-		properties.put("wg.implementation", "userspace");
-		properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
+		AgentContext.withWireGuard(properties, wgInterface, cidr, 40_000 + ThreadLocalRandom.current().nextInt(10_000),
+				keyDirectory.resolve("server.key"));
 		properties.put("reconcile.interval", "200ms");
 		properties.put("audit-token", TOKEN);
 		OffsetClock clock = new OffsetClock();

@@ -86,7 +86,7 @@ abstract class RenterApiTestSupport {
 		}
 	}
 
-	// Shared by every test class in the JVM (one database per context), so ids never collide.
+	// Shared by every test class in the JVM (their contexts share one database), so ids never collide.
 	private static final AtomicLong NEXT_RENTAL = new AtomicLong(1000);
 
 	static Path serverKeyFile() {

@@ -39,12 +39,9 @@ class ConfirmationToLiveBenchmark {
 			RentalMarketClient market = RentalMarketClient.deploy(chain);
 			market.registerHost(0, HOST, BigInteger.ONE);
 			Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
-			properties.put("gpuflow.wireguard.enabled", "true");
-			properties.put("wg.interface", wgInterface);
-			properties.put("wg.cidr", "10.213." + 2 * ThreadLocalRandom.current().nextInt(128) + ".0/23");
-			properties.put("wg.port", 40_000 + ThreadLocalRandom.current().nextInt(10_000));
-			properties.put("wg.implementation", "userspace");
-			properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
+			AgentContext.withWireGuard(properties, wgInterface,
+					"10.213." + 2 * ThreadLocalRandom.current().nextInt(128) + ".0/23",
+					40_000 + ThreadLocalRandom.current().nextInt(10_000), keyDirectory.resolve("server.key"));
 			try (AgentContext agent = AgentContext.start(properties)) {
 				long start = System.nanoTime();
 				for (int i = 0; i < rentals; i++) {

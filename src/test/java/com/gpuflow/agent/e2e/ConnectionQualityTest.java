@@ -102,12 +102,7 @@ class ConnectionQualityTest {
 		});
 
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("gpuflow.wireguard.enabled", "true");
-		properties.put("wg.interface", wgInterface);
-		properties.put("wg.cidr", "10.212." + subnet + ".0/24");
-		properties.put("wg.port", wgPort);
-		properties.put("wg.implementation", "userspace");
-		properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
+		AgentContext.withWireGuard(properties, wgInterface, "10.212." + subnet + ".0/24", wgPort, keyDirectory.resolve("server.key"));
 		properties.put("wg.endpoint", alice.hostAddress() + ":" + wgPort);
 		properties.put("reconcile.interval", "1s");
 		properties.put("gpuflow.connection-lost-after", LOST_AFTER.toSeconds() + "s");
@@ -122,7 +117,7 @@ class ConnectionQualityTest {
 		var aliceRental = market.rent(1, HOST, 3_600, RentalMarketClient.ZERO_KEY);
 		Eventually.await(Duration.ofSeconds(10), "alice's rental active", () -> rentalState(aliceRental.rentalId()).equals("ACTIVE"));
 		String aliceConfig = fetchConfig(aliceRental.rentalId(), 1);
-		String alicePublic = WireGuardKeys.publicKeyOf(EndToEndTunnelTest.value(aliceConfig, "PrivateKey"));
+		String alicePublic = WireGuardKeys.publicKeyOf(RenterNamespace.configValue(aliceConfig, "PrivateKey"));
 		Eventually.await(Duration.ofSeconds(5), "alice's peer live", () -> wgShow("peers").contains(alicePublic));
 		Eventually.await(Duration.ofSeconds(5), "alice's session waits for its first handshake",
 				() -> session(aliceRental.rentalId()).path("connectionState").asText().equals("waiting"));
@@ -157,11 +152,11 @@ class ConnectionQualityTest {
 		// up again keeps its session keys, and with a threshold this short they are still valid.)
 		alice.inside("ip", "link", "set", alice.wgInterface(), "up");
 		alice.inside("ip", "route", "replace", serverIp + "/32", "dev", alice.wgInterface());
-		String serverKey = EndToEndTunnelTest.value(aliceConfig, "PublicKey");
+		String serverKey = RenterNamespace.configValue(aliceConfig, "PublicKey");
 		RenterNamespace.sh("wg", "set", alice.wgInterface(), "peer", serverKey, "remove");
 		RenterNamespace.sh("wg", "set", alice.wgInterface(), "peer", serverKey, "endpoint",
-				EndToEndTunnelTest.value(aliceConfig, "Endpoint"), "allowed-ips",
-				EndToEndTunnelTest.value(aliceConfig, "AllowedIPs"), "persistent-keepalive", "25");
+				RenterNamespace.configValue(aliceConfig, "Endpoint"), "allowed-ips",
+				RenterNamespace.configValue(aliceConfig, "AllowedIPs"), "persistent-keepalive", "25");
 		Eventually.await(Duration.ofSeconds(15), "alice reaches the host again",
 				() -> EndToEndTunnelTest.read(alice, serverIp, service.port()).contains("hello from the GPU host"));
 		long backAt = System.nanoTime();

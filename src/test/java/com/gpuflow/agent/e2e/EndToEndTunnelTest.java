@@ -90,8 +90,7 @@ class EndToEndTunnelTest {
 		bob.routeViaHost();
 
 		TestDatabase.Connection database = TestDatabase.create();
-		URI databaseUri = URI.create(database.url().substring("jdbc:".length()));
-		TcpProxy databaseProxy = track(new TcpProxy(databaseUri.getHost(), databaseUri.getPort()));
+		TcpProxy databaseProxy = track(database.proxy());
 		int subnet = ThreadLocalRandom.current().nextInt(256);
 		String cidr = "10.213." + subnet + ".0/24";
 		String serverIp = "10.213." + subnet + ".1";
@@ -100,13 +99,8 @@ class EndToEndTunnelTest {
 		Path keyDirectory = Files.createTempDirectory("gpuflow-e2e-key");
 
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("spring.datasource.url", database.url().replace(":" + databaseUri.getPort() + "/", ":" + databaseProxy.port() + "/"));
-		properties.put("gpuflow.wireguard.enabled", "true");
-		properties.put("wg.interface", wgInterface);
-		properties.put("wg.cidr", cidr);
-		properties.put("wg.port", wgPort);
-		properties.put("wg.implementation", "userspace");
-		properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
+		properties.put("spring.datasource.url", database.urlThrough(databaseProxy));
+		AgentContext.withWireGuard(properties, wgInterface, cidr, wgPort, keyDirectory.resolve("server.key"));
 		properties.put("wg.endpoint", alice.hostAddress() + ":" + wgPort);
 		properties.put("reconcile.interval", "1s");
 		properties.put("audit-token", "e2e-audit-token-0123456789");
@@ -122,8 +116,8 @@ class EndToEndTunnelTest {
 		long paidAt = System.nanoTime();
 		Eventually.await(Duration.ofSeconds(10), "alice's rental active", () -> state(api, aliceRental.rentalId()).equals("ACTIVE"));
 		String aliceConfig = fetchConfig(api, aliceRental.rentalId(), 1);
-		String aliceIp = value(aliceConfig, "Address").replace("/32", "");
-		Eventually.await(PROMISE, "alice's peer on the interface", () -> peers().contains(value(aliceConfig, "PrivateKey")
+		String aliceIp = RenterNamespace.configValue(aliceConfig, "Address").replace("/32", "");
+		Eventually.await(PROMISE, "alice's peer on the interface", () -> peers().contains(RenterNamespace.configValue(aliceConfig, "PrivateKey")
 			.transform(WireGuardKeys::publicKeyOf)));
 		System.out.printf("payment to peer live: %d ms%n", (System.nanoTime() - paidAt) / 1_000_000);
 		assertThat(wgShow("allowed-ips")).contains(aliceIp + "/32");
@@ -139,20 +133,20 @@ class EndToEndTunnelTest {
 		String bobConfig = fetchConfig(api, bobRental.rentalId(), 2);
 		assertThat(bobConfig).contains("PrivateKey = <your private key>");
 		bob.connectWithConfig(bobConfig);
-		String bobIp = value(bobConfig, "Address").replace("/32", "");
+		String bobIp = RenterNamespace.configValue(bobConfig, "Address").replace("/32", "");
 		Eventually.await(Duration.ofSeconds(10), "bob reaches the GPU host's service",
 				() -> read(bob, serverIp, service.port()).contains("hello from the GPU host"));
 
 		// Renters cannot reach each other, even when bob widens his side and the host forwards.
 		forwardingBefore = Files.readString(Path.of("/proc/sys/net/ipv4/ip_forward")).trim();
 		Files.writeString(Path.of("/proc/sys/net/ipv4/ip_forward"), "1");
-		String serverKey = value(bobConfig, "PublicKey");
+		String serverKey = RenterNamespace.configValue(bobConfig, "PublicKey");
 		bob.widenAllowedIps(serverKey, cidr);
 		assertThat(bob.tcpProbe(aliceIp, 9, Duration.ofSeconds(2))).isEqualTo(RenterNamespace.Reach.NO_ANSWER);
 		assertThat(read(bob, serverIp, service.port())).as("bob still reaches the host").contains("hello");
 
 		// Hand edits are repaired on the next pass: a deleted peer comes back, a stranger goes.
-		String alicePublic = WireGuardKeys.publicKeyOf(value(aliceConfig, "PrivateKey"));
+		String alicePublic = WireGuardKeys.publicKeyOf(RenterNamespace.configValue(aliceConfig, "PrivateKey"));
 		String stranger = WireGuardKeys.generate().publicKey();
 		RenterNamespace.sh("wg", "set", wgInterface, "peer", alicePublic, "remove");
 		RenterNamespace.sh("wg", "set", wgInterface, "peer", stranger, "allowed-ips", "10.213." + subnet + ".250/32");
@@ -262,14 +256,6 @@ class EndToEndTunnelTest {
 		catch (IllegalStateException e) {
 			return e.getMessage();
 		}
-	}
-
-	static String value(String config, String key) {
-		return config.lines()
-			.filter(l -> l.startsWith(key + " "))
-			.map(l -> l.substring(l.indexOf('=') + 1).trim())
-			.findFirst()
-			.orElseThrow();
 	}
 
 	/** The GPU host's service: answers every connection on the server's tunnel address. */

@@ -73,12 +73,7 @@ class KeyCollisionTest {
 		Path keyDirectory = Files.createTempDirectory("gpuflow-collision-key");
 		cleanup.add(() -> FileSystemUtils.deleteRecursively(keyDirectory));
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("gpuflow.wireguard.enabled", "true");
-		properties.put("wg.interface", wgInterface);
-		properties.put("wg.cidr", "10.214." + subnet + ".0/24");
-		properties.put("wg.port", wgPort);
-		properties.put("wg.implementation", "userspace");
-		properties.put("wg.private-key-file", keyDirectory.resolve("server.key").toString());
+		AgentContext.withWireGuard(properties, wgInterface, "10.214." + subnet + ".0/24", wgPort, keyDirectory.resolve("server.key"));
 		properties.put("reconcile.interval", "1s");
 		properties.put("audit-token", TOKEN);
 		AgentContext agent = AgentContext.start(properties);

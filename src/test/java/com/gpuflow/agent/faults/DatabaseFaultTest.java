@@ -1,7 +1,6 @@
 package com.gpuflow.agent.faults;
 
 import java.math.BigInteger;
-import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.stream.StreamSupport;
@@ -40,10 +39,9 @@ class DatabaseFaultTest {
 	void anUnreachableDatabaseRemovesNoPeerAndLosesNoEvent() throws Exception {
 		Duration outage = FaultRig.longForm() ? Duration.ofSeconds(60) : Duration.ofSeconds(10);
 		try (FaultRig rig = new FaultRig(AnvilNode.startDefault())) {
-			URI postgres = URI.create(rig.database.url().substring("jdbc:".length()));
-			TcpProxy path = rig.track(new TcpProxy(postgres.getHost(), postgres.getPort()));
+			TcpProxy path = rig.track(rig.database.proxy());
 			Map<String, String> env = rig.environment(true);
-			env.put("SPRING_DATASOURCE_URL", rig.database.url().replace(":" + postgres.getPort() + "/", ":" + path.port() + "/"));
+			env.put("SPRING_DATASOURCE_URL", rig.database.urlThrough(path));
 			env.put("RECONCILE_INTERVAL", INTERVAL.toSeconds() + "s");
 			AgentProcess agent = rig.agent(env).start();
 
@@ -143,10 +141,9 @@ class DatabaseFaultTest {
 	void aRentalThatEndsWhileTheDatabaseIsCutLosesItsPeerWithinTwoSecondsAndTheAuditHasItOnceItIsBack(String cut)
 			throws Exception {
 		try (FaultRig rig = new FaultRig(AnvilNode.startDefault())) {
-			URI postgres = URI.create(rig.database.url().substring("jdbc:".length()));
-			TcpProxy path = rig.track(new TcpProxy(postgres.getHost(), postgres.getPort()));
+			TcpProxy path = rig.track(rig.database.proxy());
 			Map<String, String> env = rig.environment(true);
-			env.put("SPRING_DATASOURCE_URL", rig.database.url().replace(":" + postgres.getPort() + "/", ":" + path.port() + "/"));
+			env.put("SPRING_DATASOURCE_URL", rig.database.urlThrough(path));
 			env.put("RECONCILE_INTERVAL", INTERVAL.toSeconds() + "s");
 			AgentProcess agent = rig.agent(env).start();
 

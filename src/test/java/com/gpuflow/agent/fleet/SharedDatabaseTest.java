@@ -129,11 +129,9 @@ class SharedDatabaseTest {
 	void aReaderThatLosesItsDatabaseIsReplacedWithinTenSecondsAndDoesNotReadAgainWhenItReturns() throws Exception {
 		RentalMarketClient market = marketWithBothHosts();
 		TestDatabase.Connection database = TestDatabase.create();
-		URI direct = URI.create(database.url().substring("jdbc:".length()));
-		firstsDatabase = new TcpProxy(direct.getHost(), direct.getPort());
+		firstsDatabase = database.proxy();
 		Map<String, Object> throughProxy = properties(database, market, FIRST);
-		throughProxy.put("spring.datasource.url",
-				database.url().replace(":" + direct.getPort() + "/", ":" + firstsDatabase.port() + "/"));
+		throughProxy.put("spring.datasource.url", database.urlThrough(firstsDatabase));
 		first = AgentContext.start(throughProxy);
 		second = AgentContext.start(properties(database, market, SECOND));
 		JdbcClient jdbc = second.jdbc();

@@ -94,12 +94,7 @@ class ApplicationAccessTest {
 		wgInterface = RenterNamespace.uniqueName() + "s";
 		TestDatabase.Connection database = TestDatabase.create();
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		properties.put("gpuflow.wireguard.enabled", "true");
-		properties.put("wg.interface", wgInterface);
-		properties.put("wg.cidr", "10.216." + subnet + ".0/24");
-		properties.put("wg.port", wgPort);
-		properties.put("wg.implementation", "userspace");
-		properties.put("wg.private-key-file", work.resolve("server.key").toString());
+		AgentContext.withWireGuard(properties, wgInterface, "10.216." + subnet + ".0/24", wgPort, work.resolve("server.key"));
 		properties.put("wg.endpoint", alice.hostAddress() + ":" + wgPort);
 		properties.put("reconcile.interval", "1s");
 		properties.put("audit-token", AUDIT_TOKEN);
@@ -116,8 +111,8 @@ class ApplicationAccessTest {
 				() -> state(api, aliceRental).equals("ACTIVE") && state(api, bobRental).equals("ACTIVE"));
 		String aliceConfig = signed(api, aliceRental, 1, "config", "POST", "/config", Map.of(), 200);
 		String bobConfig = signed(api, bobRental, 2, "config", "POST", "/config", Map.of(), 200);
-		String aliceIp = value(aliceConfig, "Address").replace("/32", "");
-		String bobIp = value(bobConfig, "Address").replace("/32", "");
+		String aliceIp = RenterNamespace.configValue(aliceConfig, "Address").replace("/32", "");
+		String bobIp = RenterNamespace.configValue(bobConfig, "Address").replace("/32", "");
 		alice.connectWithConfig(aliceConfig);
 		bob.connectWithConfig(bobConfig);
 
@@ -250,14 +245,6 @@ class ApplicationAccessTest {
 		HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
 		assertThat(response.statusCode()).as(request.uri() + ": " + response.body()).isEqualTo(expected);
 		return response.body();
-	}
-
-	static String value(String config, String key) {
-		return config.lines()
-			.filter(l -> l.startsWith(key + " "))
-			.map(l -> l.substring(l.indexOf('=') + 1).trim())
-			.findFirst()
-			.orElseThrow();
 	}
 
 	static int freePort() {

@@ -1,5 +1,6 @@
 package com.gpuflow.agent.testsupport;
 
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -42,6 +43,21 @@ public final class AgentContext implements AutoCloseable {
 		// Plain HTTP and no rate limit: these tests are not about TLS or limits (their own tests are).
 		properties.put("gpuflow.tls", "off");
 		properties.put("gpuflow.rate-limit", "0");
+		return properties;
+	}
+
+	/**
+	 * Adds a real wireguard-go interface to {@code properties}: its name, tunnel network, UDP port
+	 * and server key file.
+	 */
+	public static Map<String, Object> withWireGuard(Map<String, Object> properties, String wgInterface, String cidr,
+			int port, Path keyFile) {
+		properties.put("gpuflow.wireguard.enabled", "true");
+		properties.put("wg.interface", wgInterface);
+		properties.put("wg.cidr", cidr);
+		properties.put("wg.port", port);
+		properties.put("wg.implementation", "userspace");
+		properties.put("wg.private-key-file", keyFile.toString());
 		return properties;
 	}
 

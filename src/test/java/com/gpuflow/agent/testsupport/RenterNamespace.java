@@ -174,10 +174,10 @@ public final class RenterNamespace implements AutoCloseable {
 			Path stripped = directory.resolve(wgInterface + ".conf");
 			Files.writeString(stripped, sh("wg-quick", "strip", served.toString()));
 			sh("wg", "setconf", wgInterface, stripped.toString());
-			String address = line(wgQuickConfig, "Address");
+			String address = configValue(wgQuickConfig, "Address");
 			inside("ip", "address", "add", address, "dev", wgInterface);
 			inside("ip", "link", "set", wgInterface, "up");
-			for (String route : line(wgQuickConfig, "AllowedIPs").split(",")) {
+			for (String route : configValue(wgQuickConfig, "AllowedIPs").split(",")) {
 				inside("ip", "route", "replace", route.trim(), "dev", wgInterface);
 			}
 			return this;
@@ -221,7 +221,8 @@ public final class RenterNamespace implements AutoCloseable {
 		inside("ip", "route", "replace", "default", "via", hostAddress);
 	}
 
-	private static String line(String config, String key) {
+	/** A setting of a wg-quick config ({@code Address}, {@code PublicKey}, ...): the text after its {@code =}. */
+	public static String configValue(String config, String key) {
 		return config.lines()
 			.filter(l -> l.startsWith(key + " "))
 			.map(l -> l.substring(l.indexOf('=') + 1).trim())

@@ -1,5 +1,7 @@
 package com.gpuflow.agent.testsupport;
 
+import java.io.IOException;
+import java.net.URI;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
@@ -20,6 +22,21 @@ public final class TestDatabase {
 
 		public java.sql.Connection open() throws SQLException {
 			return DriverManager.getConnection(url, username, password);
+		}
+
+		/** A proxy in front of this database's server, for a test that cuts the agent off from it. */
+		public TcpProxy proxy() throws IOException {
+			URI server = server();
+			return new TcpProxy(server.getHost(), server.getPort());
+		}
+
+		/** This database's JDBC URL with {@code proxy} in place of the server. */
+		public String urlThrough(TcpProxy proxy) {
+			return url.replace(":" + server().getPort() + "/", ":" + proxy.port() + "/");
+		}
+
+		private URI server() {
+			return URI.create(url.substring("jdbc:".length()));
 		}
 
 	}
