@@ -17,6 +17,7 @@ import java.util.concurrent.ThreadLocalRandom;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.DevAccounts;
@@ -88,7 +89,7 @@ class AddressPoolOverHttpTests {
 		wgInterface = RenterNamespace.uniqueName() + "p";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-pool-key");
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
-		AgentContext.withWireGuard(properties, wgInterface, cidr, 40_000 + ThreadLocalRandom.current().nextInt(10_000),
+		AgentContext.withWireGuard(properties, wgInterface, cidr, Ports.udp(),
 				keyDirectory.resolve("server.key"));
 		properties.put("reconcile.interval", "200ms");
 		properties.put("audit-token", TOKEN);

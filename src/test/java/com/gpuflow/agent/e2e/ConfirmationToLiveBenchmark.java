@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
@@ -41,7 +42,7 @@ class ConfirmationToLiveBenchmark {
 			Map<String, Object> properties = AgentContext.properties(TestDatabase.create(), chain, market.address(), HOST);
 			AgentContext.withWireGuard(properties, wgInterface,
 					"10.213." + 2 * ThreadLocalRandom.current().nextInt(128) + ".0/23",
-					40_000 + ThreadLocalRandom.current().nextInt(10_000), keyDirectory.resolve("server.key"));
+					Ports.udp(), keyDirectory.resolve("server.key"));
 			try (AgentContext agent = AgentContext.start(properties)) {
 				long start = System.nanoTime();
 				for (int i = 0; i < rentals; i++) {

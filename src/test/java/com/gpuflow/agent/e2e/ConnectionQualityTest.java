@@ -25,6 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.gpuflow.agent.keys.WireGuardKeys;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.DevAccounts;
@@ -93,7 +94,7 @@ class ConnectionQualityTest {
 		TestDatabase.Connection database = TestDatabase.create();
 		int subnet = ThreadLocalRandom.current().nextInt(256);
 		String serverIp = "10.212." + subnet + ".1";
-		int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+		int wgPort = Ports.udp();
 		wgInterface = RenterNamespace.uniqueName() + "q";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-quality-key");
 		cleanup.add(() -> {

@@ -24,6 +24,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.gpuflow.agent.keys.WireGuardKeys;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.DevAccounts;
@@ -94,7 +95,7 @@ class EndToEndTunnelTest {
 		int subnet = ThreadLocalRandom.current().nextInt(256);
 		String cidr = "10.213." + subnet + ".0/24";
 		String serverIp = "10.213." + subnet + ".1";
-		int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+		int wgPort = Ports.udp();
 		wgInterface = RenterNamespace.uniqueName() + "s";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-e2e-key");
 

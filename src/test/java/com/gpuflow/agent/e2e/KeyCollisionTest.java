@@ -20,6 +20,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.gpuflow.agent.keys.WireGuardKeys;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
@@ -68,7 +69,7 @@ class KeyCollisionTest {
 		market.registerHost(0, HOST, BigInteger.ONE);
 		TestDatabase.Connection database = TestDatabase.create();
 		int subnet = ThreadLocalRandom.current().nextInt(256);
-		int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+		int wgPort = Ports.udp();
 		wgInterface = RenterNamespace.uniqueName() + "k";
 		Path keyDirectory = Files.createTempDirectory("gpuflow-collision-key");
 		cleanup.add(() -> FileSystemUtils.deleteRecursively(keyDirectory));

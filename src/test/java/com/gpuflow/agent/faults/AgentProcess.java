@@ -1,11 +1,10 @@
 package com.gpuflow.agent.faults;
 
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.Processes;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -76,9 +75,9 @@ final class AgentProcess implements AutoCloseable {
 	AgentProcess(Map<String, String> environment, List<String> jvmOptions) {
 		this.jvmOptions = List.copyOf(jvmOptions);
 		this.environment = new LinkedHashMap<>(environment);
-		this.httpPort = freePort();
+		this.httpPort = Ports.tcp();
 		this.environment.put("SERVER_PORT", Integer.toString(this.httpPort));
-		this.managementPort = freePort();
+		this.managementPort = Ports.tcp();
 		this.environment.put("MANAGEMENT_PORT", Integer.toString(this.managementPort));
 		try {
 			this.logFile = Files.createTempFile("gpuflow-agent-" + this.httpPort + "-", ".log");
@@ -330,15 +329,6 @@ final class AgentProcess implements AutoCloseable {
 		}
 		catch (IOException e) {
 			return Long.MAX_VALUE;
-		}
-	}
-
-	static int freePort() {
-		try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-			return socket.getLocalPort();
-		}
-		catch (IOException e) {
-			throw new UncheckedIOException(e);
 		}
 	}
 

@@ -29,6 +29,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.gpuflow.agent.chain.RentalMarketLogs;
 import com.gpuflow.agent.keys.WireGuardKeys;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.RentalMarketClient;
 import com.gpuflow.agent.testsupport.RenterNamespace;
@@ -65,7 +66,7 @@ final class FaultRig implements AutoCloseable {
 
 	final int subnet = ThreadLocalRandom.current().nextInt(256);
 
-	final int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+	final int wgPort = Ports.udp();
 
 	private final Path keyDirectory;
 

@@ -16,6 +16,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Collectors;
 
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
 import com.gpuflow.agent.testsupport.RentalMarketClient;
@@ -83,7 +84,7 @@ class FleetFaultTest {
 			}
 			String wgInterface = RenterNamespace.uniqueName() + "k" + i;
 			interfaces.add(wgInterface);
-			int port = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+			int port = Ports.udp();
 			Map<String, String> env = rig.environment(true, "10." + octet + "." + (i * 4) + ".0/24");
 			env.put("HOST_ID", host);
 			env.put("WG_INTERFACE", wgInterface);

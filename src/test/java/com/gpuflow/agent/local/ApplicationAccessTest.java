@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.DevAccounts;
@@ -90,7 +91,7 @@ class ApplicationAccessTest {
 
 		int subnet = ThreadLocalRandom.current().nextInt(256);
 		String serverIp = "10.216." + subnet + ".1";
-		int wgPort = 40_000 + ThreadLocalRandom.current().nextInt(10_000);
+		int wgPort = Ports.udp();
 		wgInterface = RenterNamespace.uniqueName() + "s";
 		TestDatabase.Connection database = TestDatabase.create();
 		Map<String, Object> properties = AgentContext.properties(database, chain, market.address(), HOST);
@@ -247,10 +248,6 @@ class ApplicationAccessTest {
 		return response.body();
 	}
 
-	static int freePort() {
-		return 20_000 + ThreadLocalRandom.current().nextInt(20_000);
-	}
-
 	/** Waits until something accepts TCP connections on address:port (a server the test started). */
 	static void awaitListening(String address, int port, Process process, Path log) {
 		Eventually.await(Duration.ofSeconds(15), address + ":" + port + " listening", () -> {
@@ -323,7 +320,7 @@ class ApplicationAccessTest {
 			Files.writeString(commandConfig, "GPUFLOW_MANAGEMENT_URL=http://127.0.0.1:" + managementPort + "\nGPUFLOW_TIMEOUT=3\n");
 			Files.setPosixFilePermissions(commandConfig, PosixFilePermissions.fromString("rw-r--r--"));
 			SshKeygen.KeyPair hostKey = SshKeygen.ed25519(directory, "host_ed25519_key");
-			int port = freePort();
+			int port = Ports.tcp();
 			Path knownHosts = directory.resolve("known_hosts");
 			Files.writeString(knownHosts, "[" + address + "]:" + port + " " + hostKey.typeAndBlob() + "\n");
 			Path config = directory.resolve("sshd_config");
@@ -382,7 +379,7 @@ class ApplicationAccessTest {
 		static Nginx start(String address, int managementPort, int uiPort) throws IOException {
 			Path directory = Files.createTempDirectory("gpuflow-nginx-",
 					PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
-			int port = freePort();
+			int port = Ports.tcp();
 			String d = directory.toString();
 			Path config = directory.resolve("nginx.conf");
 			Files.writeString(config, """

@@ -3,8 +3,6 @@ package com.gpuflow.agent.testsupport;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -69,7 +67,7 @@ public final class AnvilNode implements AutoCloseable {
 
 	private AnvilNode(Builder settings) {
 		this.settings = settings;
-		this.port = (settings.port != 0) ? settings.port : freePort();
+		this.port = (settings.port != 0) ? settings.port : Ports.tcp();
 		try {
 			this.logFile = Files.createTempFile("anvil-" + this.port + "-", ".log");
 		}
@@ -405,15 +403,6 @@ public final class AnvilNode implements AutoCloseable {
 
 	private void destroyQuietly() {
 		Processes.killAndWait(this.process);
-	}
-
-	private static int freePort() {
-		try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-			return socket.getLocalPort();
-		}
-		catch (IOException e) {
-			throw new UncheckedIOException(e);
-		}
 	}
 
 	private static String seconds(Duration duration) {

@@ -1,8 +1,6 @@
 package com.gpuflow.agent.wireguard;
 
 import java.io.IOException;
-import java.net.DatagramSocket;
-import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -13,6 +11,7 @@ import java.util.Comparator;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 import com.gpuflow.agent.config.AgentSettings.WgImplementation;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.RenterNamespace;
 
 /**
@@ -29,7 +28,7 @@ final class TestInterface implements AutoCloseable {
 
 	final int subnet = RANDOM.nextInt(256);
 
-	final int port = freeUdpPort();
+	final int port = Ports.udp();
 
 	/** The MANAGEMENT_PORT the isolation rules keep renters from (TCP; never the default, which an agent may hold). */
 	final int managementPort = 30000 + RANDOM.nextInt(10000);
@@ -89,19 +88,6 @@ final class TestInterface implements AutoCloseable {
 	 * A UDP port nothing holds now: a random one collided now and then with a socket of another test
 	 * ("Address already in use" from wg set). Binding the wildcard checks IPv4 and IPv6 at once.
 	 */
-	private static int freeUdpPort() {
-		for (int attempt = 0; attempt < 50; attempt++) {
-			int candidate = 40000 + RANDOM.nextInt(20000);
-			try (DatagramSocket probe = new DatagramSocket(candidate)) {
-				return candidate;
-			}
-			catch (SocketException taken) {
-				// try another
-			}
-		}
-		throw new IllegalStateException("no free UDP port among 50 tries in 40000-59999");
-	}
-
 	@Override
 	public void close() {
 		reconciler.stop();
