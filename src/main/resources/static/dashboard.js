@@ -131,10 +131,10 @@ function renderSessions(sessions, peers, now) {
     tr.dataset.rentalId = String(session.rentalId);
     tr.className = "clickable";
     tr.tabIndex = 0;
-    tr.title = "show this session's events";
-    tr.addEventListener("click", () => showEvents(session.rentalId));
+    tr.title = "show this session's history";
+    tr.addEventListener("click", () => showHistory(String(session.rentalId)));
     tr.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") showEvents(session.rentalId);
+      if (event.key === "Enter") showHistory(String(session.rentalId));
     });
     cell(tr, "#" + session.rentalId, "mono rental");
     cell(tr, shortAddress(session.renter), "mono renter", session.renter);
@@ -181,9 +181,7 @@ function renderSessions(sessions, peers, now) {
 
     cell(tr, bytes(peerRx), "num rx");
     cell(tr, bytes(peerTx), "num tx");
-    tr.classList.add("clickable");
     if (String(session.rentalId) === selectedRental) tr.classList.add("selected");
-    tr.addEventListener("click", () => showHistory(String(session.rentalId)));
     rows.push(tr);
   }
   tbody.replaceChildren(...rows);
@@ -199,34 +197,6 @@ function renderSessions(sessions, peers, now) {
   $("active-count").textContent = String(sessions.length);
   $("connected-count").textContent = String(connected);
   $("traffic-total").textContent = "received " + bytes(rx) + " · sent " + bytes(tx);
-}
-
-// The audit trail of one session (created, peer_added, ssh_keys_set, ...), shown under the table
-// and refreshed with it while open.
-let eventsRental = null;
-
-async function showEvents(rentalId) {
-  eventsRental = String(rentalId);
-  $("events-card").hidden = false;
-  $("events-title").textContent = "Events of rental #" + eventsRental;
-  try {
-    const result = await audit("/v1/audit/sessions/" + encodeURIComponent(eventsRental) + "/events");
-    if (String(result.rentalId) !== eventsRental) return; // another session was opened meanwhile
-    const rows = (result.events || []).map((event) => {
-      const tr = document.createElement("tr");
-      tr.dataset.kind = event.kind;
-      cell(tr, event.at, "mono");
-      cell(tr, event.kind.replaceAll("_", " "), "kind kind-" + event.kind);
-      cell(tr, event.detail || "", "detail");
-      return tr;
-    });
-    $("event-rows").replaceChildren(...rows);
-    $("events-error").hidden = true;
-  } catch (e) {
-    if (e instanceof Unauthorized) throw e;
-    $("events-error").hidden = false;
-    $("events-error").textContent = "Could not load the events: " + e.message;
-  }
 }
 
 function tile(id, state) {
@@ -418,6 +388,8 @@ function renderQuality(quality) {
   }, [hours, quality.dropsByHour.map((hour) => hour.drops)]);
 }
 
+// One session's panel: its audit trail (created, peer_added, ssh_keys_set, ...) and its traffic,
+// refreshed with the table while open.
 async function showHistory(rentalId) {
   selectedRental = rentalId;
   for (const row of document.querySelectorAll("#session-rows tr")) {
@@ -429,11 +401,13 @@ async function showHistory(rentalId) {
   try {
     const path = "/v1/audit/sessions/" + encodeURIComponent(rentalId);
     const [events, history] = await Promise.all([audit(path + "/events"), audit(path + "/throughput")]);
+    if (selectedRental !== rentalId) return; // another session was opened, or the panel closed, meanwhile
     const rows = (events.events || []).map((event) => {
       const tr = document.createElement("tr");
       tr.className = "event kind-" + event.kind;
+      tr.dataset.kind = event.kind;
       cell(tr, new Date(Date.parse(event.at)).toLocaleString(), "mono when", event.at);
-      cell(tr, event.kind.replaceAll("_", " "), "kind");
+      cell(tr, event.kind.replaceAll("_", " "), "kind kind-" + event.kind);
       cell(tr, event.detail || "", "detail");
       return tr;
     });
@@ -468,7 +442,7 @@ async function refresh() {
     showDashboard();
     renderQuality(quality);
     await refreshSparklines(sessions);
-    if (eventsRental !== null) await showEvents(eventsRental);
+    if (selectedRental !== null) await showHistory(selectedRental);
     $("load-error").hidden = true;
     $("refreshed").textContent = "updated " + new Date(now).toLocaleTimeString();
   } catch (e) {
@@ -498,10 +472,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignIn("");
-  });
-  $("events-close").addEventListener("click", () => {
-    eventsRental = null;
-    $("events-card").hidden = true;
   });
   if (token()) {
     refresh();

@@ -228,29 +228,16 @@ class DashboardBrowserTest {
 		Files.copy(((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE).toPath(), screenshot,
 				StandardCopyOption.REPLACE_EXISTING);
 
-		// A session's events open under the table and follow its audit trail (here an SSH key set).
-		// The table is redrawn every 5 s: click the current first row, again if it was just replaced.
-		wait.until(b -> {
-			try {
-				rows().get(0).click();
-				return true;
-			}
-			catch (org.openqa.selenium.StaleElementReferenceException e) {
-				return false;
-			}
-		});
-		wait.until(b -> b.findElement(By.id("events-card")).isDisplayed()
-				&& !b.findElements(By.cssSelector("#event-rows tr[data-kind='created']")).isEmpty());
-		assertThat(browser.findElement(By.id("events-title")).getText()).isEqualTo("Events of rental #" + third.rentalId());
+		// The open panel follows the session's audit trail (here an SSH key set) without another click.
 		agent.jdbc.sql("insert into audit_log (host_id, session_id, rental_id, kind, detail)"
 				+ " select host_id, id, rental_id, 'ssh_keys_set', '1 key: ssh-ed25519 SHA256:dashboardTestKey'"
 				+ " from sessions where rental_id = ? and state = 'ACTIVE'")
 			.param(new java.math.BigDecimal(third.rentalId()))
 			.update();
-		// Read as one step that is retried: the events are redrawn with every refresh too.
+		// Read as one step that is retried: the panel is redrawn with every refresh.
 		new WebDriverWait(browser, Duration.ofSeconds(30)).until(b -> {
 			try {
-				List<WebElement> found = b.findElements(By.cssSelector("#event-rows tr[data-kind='ssh_keys_set']"));
+				List<WebElement> found = b.findElements(By.cssSelector("#history-rows tr[data-kind='ssh_keys_set']"));
 				return found.size() == 1 && text(found.get(0), "kind").equals("ssh keys set")
 						&& text(found.get(0), "detail").equals("1 key: ssh-ed25519 SHA256:dashboardTestKey");
 			}
@@ -258,8 +245,13 @@ class DashboardBrowserTest {
 				return false;
 			}
 		});
-		browser.findElement(By.id("events-close")).click();
-		wait.until(b -> !b.findElement(By.id("events-card")).isDisplayed());
+		assertThat(browser.findElements(By.cssSelector("main .card"))
+			.stream()
+			.filter(card -> card.isDisplayed()
+					&& !card.findElements(By.cssSelector("tr[data-kind='created'], tr.kind-created")).isEmpty()))
+			.as("one panel per clicked session").hasSize(1);
+		browser.findElement(By.id("history-close")).click();
+		wait.until(b -> !b.findElement(By.id("history")).isDisplayed());
 
 		// The page refreshes by itself: a rental ended on chain leaves the table without a reload.
 		agent.market.endRental(2, second.rentalId());

@@ -1,7 +1,5 @@
 package com.gpuflow.agent.faults;
 
-import com.gpuflow.agent.testsupport.Ports;
-import com.gpuflow.agent.testsupport.Processes;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -21,6 +19,8 @@ import java.util.stream.Stream;
 
 import com.gpuflow.agent.GpuflowAgentApplication;
 import com.gpuflow.agent.testsupport.AnyCertificate;
+import com.gpuflow.agent.testsupport.Ports;
+import com.gpuflow.agent.testsupport.Processes;
 import com.gpuflow.agent.testsupport.ProjectPaths;
 
 /**

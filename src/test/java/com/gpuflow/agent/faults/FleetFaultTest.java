@@ -16,11 +16,11 @@ import java.util.TreeSet;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Collectors;
 
-import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.Eventually;
-import com.gpuflow.agent.testsupport.RentalMarketClient;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.RentalMarketClient.RentalCreated;
+import com.gpuflow.agent.testsupport.RentalMarketClient;
 import com.gpuflow.agent.testsupport.RenterNamespace;
 import org.junit.jupiter.api.Test;
 

@@ -27,11 +27,11 @@ import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.AgentContext;
 import com.gpuflow.agent.testsupport.AnvilNode;
 import com.gpuflow.agent.testsupport.DevAccounts;
 import com.gpuflow.agent.testsupport.Eventually;
+import com.gpuflow.agent.testsupport.Ports;
 import com.gpuflow.agent.testsupport.ProjectPaths;
 import com.gpuflow.agent.testsupport.RentalMarketClient;
 import com.gpuflow.agent.testsupport.RenterNamespace;

@@ -80,7 +80,8 @@ public final class Ports {
 	/** The low end of {@code net.ipv4.ip_local_port_range}; Linux's default when unreadable. */
 	private static int ephemeralLow() {
 		try {
-			String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+			// Not Files.readString: it trusts the size /proc reports and returned only "3" of "32768\t60999".
+			String range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim();
 			return Integer.parseInt(range.split("\\s+")[0]);
 		}
 		catch (IOException | RuntimeException e) {
