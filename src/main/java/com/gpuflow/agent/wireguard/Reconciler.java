@@ -381,7 +381,7 @@ public class Reconciler {
 		if (!plan.isEmpty()) {
 			try {
 				recordFinalCounters(plan, live);
-				wireGuard.wg().apply(WgBatch.render(plan.withAddedEndpoints(lastEndpoints(wanted, plan))));
+				wireGuard.wg().apply(plan.withAddedEndpoints(lastEndpoints(wanted, plan)));
 				// Read back: what the device holds now is what we report, and it proves the apply.
 				after = wireGuard.wg().dump();
 			}
@@ -470,7 +470,7 @@ public class Reconciler {
 			WgDump live = wireGuard.wg().dump();
 			plan = PeerDiff.between(LastDesired.withoutEnded(live.configuredPeers(), ended), live.configuredPeers());
 			if (!plan.isEmpty()) {
-				wireGuard.wg().apply(WgBatch.render(plan));
+				wireGuard.wg().apply(plan);
 			}
 		}
 		catch (RuntimeException e) {

@@ -11,8 +11,9 @@ import java.util.Optional;
 
 /**
  * The {@code wg} tool against one interface. It works the same for the kernel module and for
- * wireguard-go (through its socket in /var/run/wireguard), which is why the agent drives both
- * through it.
+ * wireguard-go. Reads and peer changes go the way {@code wg} itself goes first: to wireguard-go's
+ * socket ({@link WgUapi}), without starting a process; when no wireguard-go answers there (the
+ * kernel module, or a wireguard-go that died) they run {@code wg}, which then says what is wrong.
  */
 class WgCommand {
 
@@ -22,20 +23,56 @@ class WgCommand {
 
 	private final CommandRunner runner;
 
-	WgCommand(String wg, String interfaceName, CommandRunner runner) {
+	private final Path socket;
+
+	/**
+	 * @param socketDirectory where wireguard-go puts {@code <interface>.sock}
+	 */
+	WgCommand(String wg, String interfaceName, CommandRunner runner, Path socketDirectory) {
 		this.wg = wg;
 		this.interfaceName = interfaceName;
 		this.runner = runner;
+		this.socket = socketDirectory.resolve(interfaceName + ".sock");
 	}
 
 	String interfaceName() {
 		return interfaceName;
 	}
 
-	/** Reads the live interface. The output holds the private key: it is parsed and dropped. */
+	/** Reads the live interface. The answer holds the private key: it is parsed and dropped. */
 	WgDump dump() {
+		Optional<String> answer = overSocket("get=1\n\n", "UAPI get on " + interfaceName);
+		if (answer.isPresent()) {
+			return WgUapi.parseGet(answer.get());
+		}
 		return WgDump.parse(runner.run("wg show " + interfaceName + " dump", List.of(wg, "show", interfaceName, "dump"),
 				Optional.empty()));
+	}
+
+	/** Applies a plan: one request on wireguard-go's socket, else as few {@code wg} runs as {@link WgBatch} makes. */
+	void apply(PeerPlan plan) {
+		if (plan.isEmpty()) {
+			return;
+		}
+		if (overSocket(WgUapi.setRequest(plan), "UAPI set of " + plan.size() + " peers on " + interfaceName).isEmpty()) {
+			apply(WgBatch.render(plan));
+		}
+	}
+
+	/**
+	 * @return the answer, or empty when no wireguard-go is there to answer (the caller runs
+	 * {@code wg}: every request here is idempotent, so one that broke half-way is simply repeated)
+	 */
+	private Optional<String> overSocket(String request, String description) {
+		if (!Files.exists(socket)) {
+			return Optional.empty();
+		}
+		try {
+			return Optional.of(WgUapi.exchange(socket, request, runner.timeout(), description));
+		}
+		catch (IOException e) {
+			return Optional.empty();
+		}
 	}
 
 	/** Sets the private key from its file, so the key never appears in an argument list. */
@@ -45,6 +82,7 @@ class WgCommand {
 				Optional.empty());
 	}
 
+	/** Runs {@code wg} for each invocation, whatever the interface's kind. */
 	void apply(List<WgInvocation> invocations) {
 		for (WgInvocation invocation : invocations) {
 			switch (invocation) {

@@ -93,7 +93,7 @@ class WireGuardInterface {
 	WireGuardInterface(Spec spec, CommandRunner runner, Runnable onDeath, int managementPort) {
 		this.spec = spec;
 		this.runner = runner;
-		this.wg = new WgCommand(spec.tools().wg(), spec.name(), runner);
+		this.wg = new WgCommand(spec.tools().wg(), spec.name(), runner, spec.tools().socketDirectory());
 		this.onDeath = onDeath;
 		this.firewall = new Firewall(new IsolationRules.Spec(nftTable(spec.name()), spec.name(), spec.address(), managementPort),
 				spec.tools().nft(), runner);

@@ -84,10 +84,6 @@ final class TestInterface implements AutoCloseable {
 		return RenterNamespace.sh(command);
 	}
 
-	/**
-	 * A UDP port nothing holds now: a random one collided now and then with a socket of another test
-	 * ("Address already in use" from wg set). Binding the wildcard checks IPv4 and IPv6 at once.
-	 */
 	@Override
 	public void close() {
 		reconciler.stop();
