@@ -25,9 +25,10 @@ import com.gpuflow.agent.keys.WireGuardKeys;
  * {@code /var/run/wireguard/<if>.sock}: what {@code wg show dump} and {@code wg set} send there,
  * without starting {@code wg}. Measured reason: inside the agent, while rentals came in, every
  * {@code wg} run took 17–21 ms of process start on two cores, three per applying pass, and a rental
- * that arrived during a pass waited for it; the socket answers in well under a millisecond. Keys
- * travel as hex here and base64 everywhere else; the interface's private key is turned into its
- * public key at once and dropped, as in {@link WgDump}.
+ * that arrived during a pass waited for it; a read of 200 peers through the socket, parsed, took
+ * about 3 ms on the same machine while it ran the test suite. Keys travel as hex here and base64
+ * everywhere else; the interface's private key is turned into its public key at once and dropped,
+ * as in {@link WgDump}.
  */
 final class WgUapi {
 
