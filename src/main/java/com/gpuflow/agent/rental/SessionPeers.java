@@ -5,6 +5,7 @@ import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -218,7 +219,7 @@ class SessionPeers implements SessionPort {
 				.list()
 				.stream()
 				.filter(Objects::nonNull)
-				.sorted(java.util.Comparator.comparingLong(FirstHandshake::ordinal))
+				.sorted(Comparator.comparingLong(FirstHandshake::ordinal))
 				.toList();
 			audit.appendAll(firsts.stream()
 				.map(first -> new AuditLog.Entry(first.id(), first.rentalId().toBigIntegerExact(), AuditKind.HANDSHAKE_FIRST,
