@@ -51,14 +51,18 @@ public final class WireGuardKeys {
 
 	/** The public key of a base64 private key, as {@code wg pubkey} computes it. */
 	public static String publicKeyOf(String privateKeyBase64) {
-		byte[] scalar = decode32(privateKeyBase64);
+		return publicKeyOf(decode32(privateKeyBase64));
+	}
+
+	/** The public key of a raw 32-byte private key, in base64; the private key is zeroed afterwards. */
+	public static String publicKeyOf(byte[] privateKey) {
 		try {
 			byte[] publicKey = new byte[X25519.POINT_SIZE];
-			X25519.generatePublicKey(scalar, 0, publicKey, 0);
+			X25519.generatePublicKey(privateKey, 0, publicKey, 0);
 			return base64(publicKey);
 		}
 		finally {
-			Arrays.fill(scalar, (byte) 0);
+			Arrays.fill(privateKey, (byte) 0);
 		}
 	}
 

@@ -5,10 +5,8 @@ import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
@@ -103,10 +101,11 @@ class SessionPeers implements SessionPort {
 		transactions.write(() -> {
 			// One statement for all of them, and one append: under load a statement each held the next
 			// pass for a second behind the chain lock the ingester and config deliveries also take.
+			List<Long> ids = added.stream().map(DesiredPeer::sessionId).toList();
 			Map<Long, BigDecimal> rentalOf = jdbc.sql("""
 					update sessions set peer_added_at = coalesce(peer_added_at, ?), peer_removed_at = null
 					where id = any(?) returning id, rental_id""")
-				.params(Timestamp.from(at), added.stream().map(DesiredPeer::sessionId).toArray(Long[]::new))
+				.params(Timestamp.from(at), ids.toArray(Long[]::new))
 				.query((rs, n) -> Map.entry(rs.getLong(1), rs.getBigDecimal(2)))
 				.list()
 				.stream()
@@ -120,7 +119,7 @@ class SessionPeers implements SessionPort {
 				}
 			}
 			audit.appendAll(entries);
-			connections.peersLive(added.stream().map(DesiredPeer::sessionId).toList(), at);
+			connections.peersLive(ids, at);
 		});
 	}
 
@@ -177,20 +176,7 @@ class SessionPeers implements SessionPort {
 			// One statement for every observed peer (a pass that adds 60 peers observes them all for the
 			// first time): a statement each held the next pass for 0.2 s under load.
 			List<PeerObservation> seen = List.copyOf(observations);
-			int n = seen.size();
-			String[] keys = new String[n];
-			Long[] rx = new Long[n];
-			Long[] tx = new Long[n];
-			String[] handshakes = new String[n];
-			String[] endpoints = new String[n];
-			for (int i = 0; i < n; i++) {
-				keys[i] = seen.get(i).publicKey();
-				rx[i] = seen.get(i).rxBytes();
-				tx[i] = seen.get(i).txBytes();
-				handshakes[i] = seen.get(i).latestHandshake().map(Instant::toString).orElse(null);
-				endpoints[i] = seen.get(i).endpoint().orElse(null);
-			}
-			record FirstHandshake(long ordinal, long id, BigDecimal rentalId, String endpoint) {
+			record FirstHandshake(long id, BigDecimal rentalId, String endpoint) {
 			}
 			List<FirstHandshake> firsts = jdbc.sql("""
 					with target as (
@@ -201,26 +187,27 @@ class SessionPeers implements SessionPort {
 					    select id, first_handshake_at from sessions
 					    where host_id = ? and peer_public_key = o.key
 					      and (state = 'ACTIVE' or (peer_added_at is not null and peer_removed_at is null))
-					    order by state = 'ACTIVE' desc, id desc limit 1 for update) t)
-					update sessions s set
-					  rx_bytes = s.rx_bytes + case when target.rx >= s.rx_counter then target.rx - s.rx_counter else target.rx end,
-					  rx_counter = target.rx,
-					  tx_bytes = s.tx_bytes + case when target.tx >= s.tx_counter then target.tx - s.tx_counter else target.tx end,
-					  tx_counter = target.tx,
-					  last_handshake_at = coalesce(target.handshake, s.last_handshake_at),
-					  endpoint = coalesce(target.endpoint, s.endpoint),
-					  first_handshake_at = coalesce(s.first_handshake_at, target.handshake)
-					from target where s.id = target.id
-					returning target.ordinal, s.id, s.rental_id, target.endpoint,
-					          target.first_handshake_at is null and s.first_handshake_at is not null""")
-				.params(keys, rx, tx, handshakes, endpoints, hostId)
-				.query((rs, row) -> rs.getBoolean(5)
-						? new FirstHandshake(rs.getLong(1), rs.getLong(2), rs.getBigDecimal(3), rs.getString(4)) : null)
-				.list()
-				.stream()
-				.filter(Objects::nonNull)
-				.sorted(Comparator.comparingLong(FirstHandshake::ordinal))
-				.toList();
+					    order by state = 'ACTIVE' desc, id desc limit 1 for update) t),
+					updated as (
+					  update sessions s set
+					    rx_bytes = s.rx_bytes + case when target.rx >= s.rx_counter then target.rx - s.rx_counter else target.rx end,
+					    rx_counter = target.rx,
+					    tx_bytes = s.tx_bytes + case when target.tx >= s.tx_counter then target.tx - s.tx_counter else target.tx end,
+					    tx_counter = target.tx,
+					    last_handshake_at = coalesce(target.handshake, s.last_handshake_at),
+					    endpoint = coalesce(target.endpoint, s.endpoint),
+					    first_handshake_at = coalesce(s.first_handshake_at, target.handshake)
+					  from target where s.id = target.id
+					  returning target.ordinal, s.id, s.rental_id, target.endpoint,
+					            target.first_handshake_at is null and s.first_handshake_at is not null as first)
+					select id, rental_id, endpoint from updated where first order by ordinal""")
+				.params(seen.stream().map(PeerObservation::publicKey).toArray(String[]::new),
+						seen.stream().map(PeerObservation::rxBytes).toArray(Long[]::new),
+						seen.stream().map(PeerObservation::txBytes).toArray(Long[]::new),
+						seen.stream().map(o -> o.latestHandshake().map(Instant::toString).orElse(null)).toArray(String[]::new),
+						seen.stream().map(o -> o.endpoint().orElse(null)).toArray(String[]::new), hostId)
+				.query((rs, row) -> new FirstHandshake(rs.getLong(1), rs.getBigDecimal(2), rs.getString(3)))
+				.list();
 			audit.appendAll(firsts.stream()
 				.map(first -> new AuditLog.Entry(first.id(), first.rentalId().toBigIntegerExact(), AuditKind.HANDSHAKE_FIRST,
 						first.endpoint() == null ? "" : "from " + first.endpoint()))

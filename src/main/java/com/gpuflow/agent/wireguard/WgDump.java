@@ -1,6 +1,5 @@
 package com.gpuflow.agent.wireguard;
 
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -64,10 +63,8 @@ record WgDump(Optional<String> publicKey, int listenPort, List<LivePeer> peers) 
 		long rx = number(fields[5], "rx bytes", number);
 		long tx = number(fields[6], "tx bytes", number);
 		int keepalive = "off".equals(fields[7]) ? 0 : (int) number(fields[7], "persistent keepalive", number);
-		Peer peer = new Peer(publicKey, new TreeSet<>(allowedIps), keepalive, endpoint);
-		// A handshake time of 0 means "never".
-		Optional<Instant> latest = handshake == 0 ? Optional.empty() : Optional.of(Instant.ofEpochSecond(handshake));
-		return new LivePeer(peer, none(fields[1]).isPresent(), latest, rx, tx);
+		return LivePeer.of(new Peer(publicKey, new TreeSet<>(allowedIps), keepalive, endpoint), none(fields[1]).isPresent(),
+				handshake, rx, tx);
 	}
 
 	private static Optional<String> none(String field) {

@@ -1,5 +1,6 @@
 package com.gpuflow.agent.wireguard;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -8,7 +9,6 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HexFormat;
@@ -113,7 +113,7 @@ final class WgUapi {
 			}
 			else if (current == null) {
 				if (is(answer, lineStart, equals, "private_key")) {
-					publicKey = Optional.of(publicKeyOfHex(answer.substring(value, lineEnd)));
+					publicKey = Optional.of(WireGuardKeys.publicKeyOf(HEX.parseHex(answer, value, lineEnd)));
 				}
 				else if (is(answer, lineStart, equals, "listen_port")) {
 					listenPort = (int) number(answer, value, lineEnd, "listen_port");
@@ -197,7 +197,7 @@ final class WgUapi {
 	/** Reads until the blank line that ends an answer, or the end of the stream. */
 	private static String readAnswer(SocketChannel channel) throws IOException {
 		ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
-		java.io.ByteArrayOutputStream answer = new java.io.ByteArrayOutputStream();
+		ByteArrayOutputStream answer = new ByteArrayOutputStream();
 		byte last = 0;
 		byte beforeLast = 0;
 		while (!(last == '\n' && beforeLast == '\n')) {
@@ -228,13 +228,6 @@ final class WgUapi {
 
 	private static String base64(String hexKey) {
 		return Base64.getEncoder().encodeToString(HEX.parseHex(hexKey));
-	}
-
-	private static String publicKeyOfHex(String privateKeyHex) {
-		byte[] raw = HEX.parseHex(privateKeyHex);
-		String privateKey = Base64.getEncoder().encodeToString(raw);
-		java.util.Arrays.fill(raw, (byte) 0);
-		return WireGuardKeys.publicKeyOf(privateKey);
 	}
 
 	/** A non-negative decimal in {@code text[from, to)}; the message names the field, never the text. */
@@ -277,10 +270,8 @@ final class WgUapi {
 		}
 
 		LivePeer toLivePeer() {
-			Peer peer = new Peer(publicKey, allowedIps, keepalive, endpoint);
-			Optional<Instant> latest = handshakeSeconds == 0 ? Optional.empty()
-					: Optional.of(Instant.ofEpochSecond(handshakeSeconds));
-			return new LivePeer(peer, presharedKey, latest, rxBytes, txBytes);
+			return LivePeer.of(new Peer(publicKey, allowedIps, keepalive, endpoint), presharedKey, handshakeSeconds,
+					rxBytes, txBytes);
 		}
 
 	}
